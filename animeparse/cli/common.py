@@ -1,0 +1,40 @@
+"""Option bundles and progress bars shared by the commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+
+
+def is_quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+
+
+@contextmanager
+def progress_bar(desc: str, total: int | None = None) -> Iterator[Callable[[int, int | None], None]]:
+    """A tqdm bar on stderr as a ``progress(done, total)`` callback; silent with ``-q``."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="img", disable=is_quiet(), leave=False, file=sys.stderr)
+
+    def update(done: int, total_now: int | None) -> None:
+        if total_now is not None and bar.total != total_now:
+            bar.total = total_now
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def echo_table(rows: list[tuple[str, object]], *, title: str | None = None) -> None:
+    if title:
+        click.echo(title)
+    width = max((len(k) for k, _ in rows), default=0)
+    for key, value in rows:
+        click.echo(f"  {key:<{width}}  {value}")

@@ -1,0 +1,166 @@
+"""The only pixel I/O in animeparse.
+
+Images come out as HxWx3 uint8 RGB with EXIF orientation applied; masks as HxW uint8 class-index arrays.
+Anything else (grey, RGBA, LA, CMYK, 16-bit, palette images) is converted with a logged warning, and every
+failure is a :class:`FormatError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import FormatError
+from .fsutil import atomic_write_bytes
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "read_image",
+    "read_mask",
+    "encode_mask_png",
+    "write_mask",
+    "pixel_sha256",
+    "image_size_wh",
+    "dhash64",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def _open(path: Path) -> Image.Image:
+    """Open and fully decode; turn Pillow's many failure modes into one FormatError. Keeps the bomb limit."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (not raises) between 1x and 2x MAX_IMAGE_PIXELS; treat that as the error it is.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            img.load()
+        return img
+    except FileNotFoundError as err:
+        raise FormatError("file not found; check the path", path=path) from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise FormatError(
+            f"image is larger than Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels ({err}); "
+            "if the file is trusted, downscale it first",
+            path=path,
+        ) from err
+    except UnidentifiedImageError as err:
+        raise FormatError("is not an image Pillow can read (wrong extension, empty or corrupt file)",
+                          path=path) from err
+    except (OSError, ValueError, SyntaxError) as err:
+        raise FormatError(f"image could not be decoded ({err}); the file is truncated or corrupt", path=path) from err
+
+
+def read_image(path: Path | str) -> npt.NDArray[np.uint8]:
+    """Read an image as HxWx3 uint8 RGB, EXIF orientation applied.
+
+    Grey (L, I;16, I, F), LA, RGBA, P, CMYK and YCbCr inputs are converted with a logged warning; alpha is
+    composited on white (what a viewer shows). 16-bit and float images are scaled to 0..255.
+    """
+    path = Path(path)
+    img = _open(path)
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except Exception as err:  # a malformed EXIF block must not hide the pixels; Pillow raises various types here
+        log.warning("%s: EXIF orientation ignored (%s)", path, err)
+    if img.mode == "RGB":
+        return np.asarray(img, dtype=np.uint8).copy()
+    log.warning("%s: image mode %s converted to RGB", path, img.mode)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img).astype(np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        grey = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.uint8).copy()
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def image_size_wh(path: Path | str) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, reading only the header where possible."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except FileNotFoundError as err:
+        raise FormatError("file not found; check the path", path=path) from err
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise FormatError(f"is not a readable image ({err})", path=path) from err
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def read_mask(path: Path | str) -> npt.NDArray[np.uint8]:
+    """Read a class-index mask as HxW uint8.
+
+    Accepts L-mode and P-mode PNGs (the palette index is the class id), and 16-bit greyscale whose values are
+    all <= 255. RGB/RGBA masks are refused: they are colour-coded and need a palette to decode (see ingest).
+    EXIF orientation is not applied: masks are written by tools that ignore it.
+    """
+    path = Path(path)
+    img = _open(path)
+    if img.mode in ("L", "P"):
+        return np.asarray(img, dtype=np.uint8).copy()
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img)
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise FormatError(
+                f"16-bit mask has values up to {int(arr.max())}; class ids must be 0..254 (255 = ignore)", path=path
+            )
+        return arr.astype(np.uint8)
+    if img.mode == "1":
+        return np.asarray(img, dtype=np.uint8).copy()
+    raise FormatError(
+        f"mask has mode {img.mode}; expected a single-channel index PNG (L or P mode). For colour-coded masks "
+        "use ingest's --palette option",
+        path=path,
+    )
+
+
+def encode_mask_png(mask_hw: npt.NDArray[np.uint8], *, palette: list[int] | None = None) -> bytes:
+    """Encode an HxW uint8 mask as PNG: P-mode with ``palette`` (768 ints) if given, else L-mode."""
+    if mask_hw.ndim != 2 or mask_hw.dtype != np.uint8:
+        raise FormatError(f"mask must be HxW uint8, got shape {mask_hw.shape} dtype {mask_hw.dtype}")
+    mask_hw = np.ascontiguousarray(mask_hw)
+    size_wh = (mask_hw.shape[1], mask_hw.shape[0])
+    img = Image.frombytes("P" if palette is not None else "L", size_wh, mask_hw.tobytes())
+    if palette is not None:
+        img.putpalette(palette)
+    buf = io.BytesIO()
+    # compress_level 1: masks are mostly flat runs, level 1 is ~5x faster than 6 and only slightly larger
+    img.save(buf, format="PNG", optimize=False, compress_level=1)
+    return buf.getvalue()
+
+
+def write_mask(path: Path | str, mask_hw: npt.NDArray[np.uint8], *, palette: list[int] | None = None) -> bytes:
+    """Write an HxW uint8 mask atomically (see :func:`encode_mask_png`); returns the bytes written."""
+    data = encode_mask_png(mask_hw, palette=palette)
+    atomic_write_bytes(Path(path), data)
+    return data
+
+
+def pixel_sha256(image_hwc: npt.NDArray[np.uint8]) -> str:
+    """SHA-256 of decoded pixels plus shape: equal for the same picture saved as PNG, WebP-lossless, TIFF ..."""
+    h = hashlib.sha256()
+    h.update(f"{image_hwc.shape[0]}x{image_hwc.shape[1]}x{image_hwc.shape[2]}:".encode())
+    h.update(np.ascontiguousarray(image_hwc, dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def dhash64(image_hwc: npt.NDArray[np.uint8]) -> str:
+    """64-bit difference hash (grey 9x8 box-resize, left/right comparisons) as 16 hex chars; near-duplicate key."""
+    grey = Image.fromarray(image_hwc).convert("L").resize((9, 8), Image.Resampling.BOX)
+    px = np.asarray(grey, dtype=np.int16)
+    bits = (px[:, 1:] > px[:, :-1]).reshape(-1)
+    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"

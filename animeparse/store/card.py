@@ -1,0 +1,68 @@
+"""The dataset card (``animeparse.json``): name, locked label map identity, left/right convention, creator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from ..fsutil import atomic_write_json
+from ..resources import validate_json
+
+__all__ = ["CARD_NAME", "LABELMAP_NAME", "FORMAT_VERSION", "DatasetCard", "read_card", "write_card"]
+
+CARD_NAME = "animeparse.json"
+LABELMAP_NAME = "labelmap.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """What a store is. ``lr_convention``: ``subject`` (l_eye is the depicted person's left eye, on the image
+    right in a frontal view) or ``image`` (l_ parts on the image left)."""
+
+    name: str
+    labelmap: dict[str, Any]
+    lr_convention: str = "subject"
+    kind: str = "face"
+    description: str = ""
+    parent: str | None = None
+    created_by: str = ""
+    created_at: str = ""
+    format: str = "animeparse-store"
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("extra")
+        return data
+
+
+def read_card(root: Path) -> DatasetCard:
+    path = root / CARD_NAME
+    if not path.is_file():
+        raise StoreError(
+            f"{root} is not an animeparse store (no {CARD_NAME}); create one with: animeparse init {root}", path=root
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise StoreError(f"dataset card is not valid JSON ({err}); restore it from a backup", path=path) from err
+    validate_json(data, "dataset-card", path=path, error=StoreError)
+    if data["format_version"] > FORMAT_VERSION:
+        raise StoreError(
+            f"store format version {data['format_version']} is newer than this animeparse reads ({FORMAT_VERSION}); "
+            "upgrade animeparse",
+            path=path,
+        )
+    data.pop("$schema", None)
+    return DatasetCard(**data)
+
+
+def write_card(root: Path, card: DatasetCard) -> None:
+    data = card.to_json()
+    validate_json(data, "dataset-card", path=root / CARD_NAME, error=StoreError)
+    atomic_write_json(root / CARD_NAME, data)

@@ -1,0 +1,80 @@
+"""The store's single-writer lock: ``flock`` on ``<store>/.lock`` with the holder's PID written inside.
+
+The kernel drops an ``flock`` when its process dies (even by SIGKILL), so a stale lock from a killed run never
+blocks the next one; the PID in the file is only there to name the holder in the error.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import sys
+from pathlib import Path
+
+from ..errors import LockError
+
+__all__ = ["WriterLock"]
+
+
+class WriterLock:
+    """An exclusive, non-blocking writer lock on a store folder. Use as a context manager or acquire/release."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / ".lock"
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`LockError` naming the holder's PID and command."""
+        if self._fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            pid = _parse_pid(holder)
+            raise LockError(
+                f"another animeparse process is writing to this store (PID {pid if pid else 'unknown'}"
+                f"{': ' + holder.split(chr(10), 1)[1].strip() if chr(10) in holder else ''}); wait for it to finish "
+                "or stop it, then run again",
+                path=self.path.parent,
+                pid=pid,
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n{socket.gethostname()} {' '.join(sys.argv)[:200]}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        return os.pread(fd, 4096, 0).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _parse_pid(text: str) -> int | None:
+    first = text.split("\n", 1)[0].strip()
+    return int(first) if first.isdigit() else None

@@ -1,0 +1,139 @@
+"""The SQLite manifest: schema, migrations, connection settings.
+
+``PRAGMA user_version`` holds the schema version. Opening a store applies the pending migrations in one
+transaction; a store written by a newer animeparse is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ..errors import StoreError
+
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "connect", "migrate", "schema_version"]
+
+# Each entry upgrades the schema from version i to i + 1. Never edit a released entry: append a new one.
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the core tables
+    """
+    CREATE TABLE samples (
+        id          TEXT PRIMARY KEY,              -- first 16 hex of the decoded pixels' SHA-256
+        name        TEXT NOT NULL,                 -- original file name (stem kept for exports)
+        source      TEXT NOT NULL DEFAULT '',      -- where it came from (path or URI at ingest)
+        image       TEXT NOT NULL,                 -- path relative to the store, images/<id><ext>
+        width       INTEGER NOT NULL,
+        height      INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,                 -- pixel SHA-256 (decoded RGB + shape)
+        file_sha256 TEXT NOT NULL,                 -- SHA-256 of the stored file's bytes (bit-rot check)
+        phash       TEXT NOT NULL DEFAULT '',      -- 64-bit difference hash, hex
+        dup_group   TEXT,
+        split       TEXT NOT NULL DEFAULT 'train',
+        tags        TEXT NOT NULL DEFAULT '[]',    -- JSON list, sorted
+        status      TEXT NOT NULL DEFAULT 'unlabeled'
+                    CHECK (status IN ('unlabeled', 'prelabeled', 'annotated', 'reviewed')),
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX samples_split ON samples(split);
+    CREATE INDEX samples_status ON samples(status);
+    CREATE TABLE masks (
+        sample_id   TEXT NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+        layer       TEXT NOT NULL,                 -- gt, prelabel/<run>, pseudo/<run>, ...
+        path        TEXT NOT NULL,                 -- relative to the store
+        sha256      TEXT NOT NULL,                 -- of the PNG file's bytes
+        origin      TEXT NOT NULL DEFAULT '{}',    -- JSON: kind (human/machine/import), run, annotator, ...
+        score       REAL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (sample_id, layer)
+    );
+    CREATE INDEX masks_layer ON masks(layer);
+    CREATE TABLE runs (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,                 -- import, prelabel, pseudo, export, ...
+        params      TEXT NOT NULL DEFAULT '{}',
+        models      TEXT NOT NULL DEFAULT '{}',    -- name -> SHA-256
+        versions    TEXT NOT NULL DEFAULT '{}',
+        status      TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'finished', 'failed')),
+        summary     TEXT NOT NULL DEFAULT '{}',
+        started_at  TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        sample_id   TEXT,
+        run_id      TEXT,
+        data        TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+    # 1 -> 2: lineage for derived stores (manga pseudo) and the history of replaced human masks
+    """
+    ALTER TABLE samples ADD COLUMN parent_id TEXT;
+    ALTER TABLE samples ADD COLUMN parent_run TEXT;
+    CREATE TABLE mask_history (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        sample_id   TEXT NOT NULL,
+        layer       TEXT NOT NULL,
+        path        TEXT NOT NULL,                 -- the old file, moved under masks/_history/
+        sha256      TEXT NOT NULL,
+        origin      TEXT NOT NULL,
+        score       REAL,
+        created_at  TEXT NOT NULL,
+        replaced_at TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the manifest in WAL mode with explicit transactions (``isolation_level=None``; use BEGIN ourselves)."""
+    uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
+    try:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            db.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode is durable against process crashes (our SIGKILL case); FULL adds power-cut safety
+            db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"manifest could not be opened ({err}); the file is damaged or not SQLite", path=path) from err
+    return db
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection, *, path: Path, target: int = SCHEMA_VERSION) -> int:
+    """Apply pending migrations up to ``target`` in one transaction; return the version now in force."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"manifest schema version {current} is newer than this animeparse supports ({SCHEMA_VERSION}); "
+            "upgrade animeparse",
+            path=path,
+        )
+    if current >= target:
+        return current
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for version in range(current, target):
+            for statement in _split_sql(MIGRATIONS[version]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return target
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (executescript would COMMIT our transaction implicitly)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
