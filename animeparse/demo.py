@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .ingest import ingest
+from .ingest import IngestConfig, ingest
 from .labelmap import load_labelmap
 from .store import Dataset, DatasetInfo
 from .synth import LR_CONVENTION, write_demo_data
@@ -44,7 +44,7 @@ def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
     write_demo_data(raw, n, seed=seed, size=size, progress=progress("generate") if progress else None)
     with Dataset.create(store, labelmap=load_labelmap("danbooru-parsing"), name="animeparse-demo",
                         lr_convention=LR_CONVENTION, exist_ok=True) as ds:
-        ingest(ds, raw, format="index-folder", progress=progress("ingest") if progress else None)
+        ingest(ds, raw, IngestConfig(format="index-folder"), progress=progress)
         info = ds.info()
     return DemoResult(root=root, raw=raw, store=store, info=info,
                       outputs={"generated faces": raw / "images", "generated masks": raw / "masks",

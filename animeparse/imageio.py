@@ -36,13 +36,14 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
-def _open(path: Path) -> Image.Image:
-    """Open and fully decode; turn Pillow's many failure modes into one FormatError. Keeps the bomb limit."""
+def _open(path: Path, data: bytes | None = None) -> Image.Image:
+    """Open and fully decode (from ``data`` when given, else the file); turn Pillow's many failure modes into one
+    FormatError naming ``path``. Keeps the decompression-bomb limit."""
     try:
         with warnings.catch_warnings():
             # Pillow warns (not raises) between 1x and 2x MAX_IMAGE_PIXELS; treat that as the error it is.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(io.BytesIO(data) if data is not None else path)
             img.load()
         return img
     except FileNotFoundError as err:
@@ -60,14 +61,14 @@ def _open(path: Path) -> Image.Image:
         raise FormatError(f"image could not be decoded ({err}); the file is truncated or corrupt", path=path) from err
 
 
-def read_image(path: Path | str) -> npt.NDArray[np.uint8]:
-    """Read an image as HxWx3 uint8 RGB, EXIF orientation applied.
+def read_image(path: Path | str, *, data: bytes | None = None) -> npt.NDArray[np.uint8]:
+    """Read an image as HxWx3 uint8 RGB, EXIF orientation applied (``data``: the file's bytes, already read).
 
     Grey (L, I;16, I, F), LA, RGBA, P, CMYK and YCbCr inputs are converted with a logged warning; alpha is
     composited on white (what a viewer shows). 16-bit and float images are scaled to 0..255.
     """
     path = Path(path)
-    img = _open(path)
+    img = _open(path, data)
     try:
         img = ImageOps.exif_transpose(img) or img
     except Exception as err:  # a malformed EXIF block must not hide the pixels; Pillow raises various types here

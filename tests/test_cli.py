@@ -55,7 +55,7 @@ def test_init_info_ingest_roundtrip(tmp_path):
     assert r.exit_code == 0, r.output
     assert "3 added, 3 with masks" in r.output
     r = runner.invoke(cli, ["-q", "ingest", str(tmp_path / "src"), "--into", str(tmp_path / "ds")])
-    assert "0 added" in r.output and "3 already present" in r.output
+    assert "0 added" in r.output and "3 exact duplicates skipped" in r.output
     r = runner.invoke(cli, ["info", str(tmp_path / "ds"), "--json"])
     info = json.loads(r.output)
     assert info["samples"] == 3 and info["by_layer"] == {"gt": 3} and info["by_status"] == {"annotated": 3}
@@ -94,10 +94,10 @@ def test_ingest_bad_mask_names_file_and_keeps_store(tmp_path):
     assert r.exit_code == 1 and "b.png" in r.output and "--resize-masks nearest" in r.output
     r = runner.invoke(cli, ["-q", "ingest", str(tmp_path / "src"), "--into", str(tmp_path / "ds"),
                             "--on-error", "skip"])
-    assert r.exit_code == 1 and "1 skipped" in r.output
+    assert r.exit_code == 1 and "1 added" in r.output and "1 refused" in r.output
     r = runner.invoke(cli, ["-q", "ingest", str(tmp_path / "src"), "--into", str(tmp_path / "ds"),
                             "--resize-masks", "nearest"])
-    assert r.exit_code == 0 and "1 added" in r.output
+    assert r.exit_code == 0 and "1 added" in r.output and "1 exact duplicates skipped" in r.output
 
 
 def test_init_refuses_non_empty_folder(tmp_path):

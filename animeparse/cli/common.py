@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,3 +39,28 @@ def echo_table(rows: list[tuple[str, object]], *, title: str | None = None) -> N
     width = max((len(k) for k, _ in rows), default=0)
     for key, value in rows:
         click.echo(f"  {key:<{width}}  {value}")
+
+
+class StageBars:
+    """One progress bar per stage, the previous one closed when the next starts: pass the instance as a
+    ``progress(stage) -> progress(done, total)`` factory; use as a context manager so the last bar closes."""
+
+    def __init__(self, total: int | None = None) -> None:
+        self.total = total
+        self._current: contextlib.AbstractContextManager[Callable[[int, int | None], None]] | None = None
+
+    def __call__(self, stage: str) -> Callable[[int, int | None], None]:
+        self.close()
+        self._current = progress_bar(stage, total=self.total)
+        return self._current.__enter__()
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.__exit__(None, None, None)
+            self._current = None
+
+    def __enter__(self) -> StageBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
-from .common import echo_table, progress_bar
+from .common import StageBars, echo_table, progress_bar
 
 
 @click.command("demo-data")
@@ -50,12 +49,8 @@ def demo_cmd(directory: Path, n: int, seed: int, size: int) -> None:
     """
     from ..demo import run_demo
 
-    with ExitStack() as stack:
-        def stage_bar(stage: str):  # type: ignore[no-untyped-def]
-            stack.close()  # one bar at a time: the previous stage's bar ends when the next begins
-            return stack.enter_context(progress_bar(stage, total=n))
-
-        result = run_demo(directory, n=n, seed=seed, size=size, progress=stage_bar)
+    with StageBars(total=n) as bars:
+        result = run_demo(directory, n=n, seed=seed, size=size, progress=bars)
     info = result.info
     click.echo(f"demo finished: {info.samples} samples in store {result.store}")
     echo_table([(k, v) for k, v in info.by_layer.items()], title="mask layers")

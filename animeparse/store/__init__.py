@@ -1,9 +1,10 @@
 """The dataset store (folder + SQLite manifest). See :class:`Dataset`."""
 
 from .card import DatasetCard
-from .dataset import Dataset, DatasetInfo, MaskInput
+from .dataset import Dataset, DatasetInfo, new_run_id
 from .lock import WriterLock
 from .manifest import SCHEMA_VERSION
+from .prepare import MaskInput, PreparedSample, prepare_sample
 from .records import STATUSES, MaskRecord, RunRecord, Sample
 
 __all__ = [
@@ -12,9 +13,12 @@ __all__ = [
     "DatasetInfo",
     "MaskInput",
     "MaskRecord",
+    "PreparedSample",
+    "prepare_sample",
     "RunRecord",
     "SCHEMA_VERSION",
     "STATUSES",
     "Sample",
     "WriterLock",
+    "new_run_id",
 ]

@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,32 +26,22 @@ import numpy.typing as npt
 from .. import __version__
 from ..errors import FormatError, LabelMapError, StoreError
 from ..fsutil import TMP_SUFFIX, atomic_write_bytes, atomic_write_json, fsync_dir
-from ..imageio import dhash64, encode_mask_png, pixel_sha256, read_image, read_mask
+from ..imageio import encode_mask_png, read_image, read_mask
 from ..labelmap import LabelMap
 from .card import CARD_NAME, LABELMAP_NAME, DatasetCard, read_card, write_card
 from .lock import WriterLock
 from .manifest import SCHEMA_VERSION, connect, migrate, schema_version
+from .prepare import MaskInput, PreparedSample, check_mask, prepare_sample
 from .records import STATUSES, MaskRecord, RunRecord, Sample, check_layer, is_human_layer
 
-__all__ = ["Dataset", "MaskInput", "DatasetInfo", "MANIFEST_NAME"]
+__all__ = ["Dataset", "DatasetInfo", "MANIFEST_NAME", "new_run_id"]
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.sqlite"
-_EXT_ALIASES = {".jpeg": ".jpg", ".tif": ".tiff"}
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class MaskInput:
-    """A mask to store: HxW uint8 ids of the store's label map; ``source`` names the file it came from (errors)."""
-
-    mask_hw: npt.NDArray[np.uint8]
-    origin: Mapping[str, Any] = field(default_factory=lambda: {"kind": "import"})
-    score: float | None = None
-    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,7 +254,8 @@ class Dataset:
     def add_sample(self, image_path: Path | str, *, name: str | None = None, source: str | None = None,
                    split: str = "train", tags: tuple[str, ...] | list[str] = (),
                    masks: Mapping[str, MaskInput] | None = None, run_id: str | None = None,
-                   parent_id: str | None = None, parent_run: str | None = None) -> tuple[Sample, bool]:
+                   parent_id: str | None = None, parent_run: str | None = None,
+                   meta: Mapping[str, Any] | None = None) -> tuple[Sample, bool]:
         """Add an image (and masks by layer) in one transaction; return (sample, added).
 
         The sample id is the first 16 hex digits of the decoded pixels' SHA-256, so the same picture is stored once:
@@ -272,32 +263,54 @@ class Dataset:
         Raises FormatError naming the file when the image does not decode or a mask does not fit it.
         """
         self._need_write()
-        image_path = Path(image_path)
-        pixels = read_image(image_path)
-        sha = pixel_sha256(pixels)
-        sid = sha[:16]
-        if sid in self:
-            return self.sample(sid), False
-        height, width = pixels.shape[:2]
-        checked = {layer: self._check_mask(m, (height, width), image_path) for layer, m in (masks or {}).items()}
-        data = image_path.read_bytes()
-        ext = image_path.suffix.lower()
-        rel_image = f"images/{sid}{_EXT_ALIASES.get(ext, ext)}"
-        atomic_write_bytes(self.root / rel_image, data)
-        mask_rows = [self._write_mask_file(sid, layer, m.mask_hw, m, version_tag="") for layer, m in checked.items()]
+        prepared = prepare_sample(image_path, labelmap=self.labelmap, masks=masks, name=name, source=source,
+                                  split=split, tags=tuple(tags), meta=meta, parent_id=parent_id, parent_run=parent_run)
+        (added,) = self.add_prepared([prepared], run_id=run_id)
+        return self.sample(prepared.id), added
+
+    def add_prepared(self, batch: list[PreparedSample], *, run_id: str | None = None,
+                     dup_groups: Mapping[str, str] | None = None) -> list[bool]:
+        """Commit prepared samples: files first, then all their rows in one transaction; return added flags.
+
+        Samples already in the store (or earlier in the batch) are skipped. ``dup_groups`` maps sample ids (new or
+        existing) to a near-duplicate group id, set in the same transaction.
+        """
+        self._need_write()
+        seen: set[str] = set()
+        todo: list[PreparedSample] = []
+        added: list[bool] = []
+        for p in batch:
+            fresh = p.id not in seen and p.id not in self
+            seen.add(p.id)
+            added.append(fresh)
+            if fresh:
+                todo.append(p)
+        rows = []
+        for p in todo:
+            rel_image = f"images/{p.id}{p.ext}"
+            data = p.data if p.data is not None else _read_checked(p)
+            atomic_write_bytes(self.root / rel_image, data)
+            masks = []
+            for m in p.masks:
+                rel = f"masks/{check_layer(m.layer)}/{p.id}.png"
+                atomic_write_bytes(self.root / rel, m.png)
+                masks.append((p.id, m.layer, rel, m.sha256, m.origin, m.score))
+            rows.append((p, rel_image, masks))
         now = _now()
-        status = _status_after("unlabeled", list(checked))
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO samples (id, name, source, image, width, height, sha256, file_sha256, phash, split, tags,"
-                " status, created_at, parent_id, parent_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (sid, name or image_path.name, source if source is not None else str(image_path), rel_image, width,
-                 height, sha, hashlib.sha256(data).hexdigest(), dhash64(pixels), split,
-                 json.dumps(sorted(set(tags))), status, now, parent_id, parent_run))
-            for row in mask_rows:
-                db.execute("INSERT INTO masks VALUES (?,?,?,?,?,?,?)", (sid, *row, now))
-            self._event(db, "add_sample", sid, run_id, {"name": name or image_path.name, "layers": list(checked)})
-        return self.sample(sid), True
+            for p, rel_image, masks in rows:
+                db.execute(
+                    "INSERT INTO samples (id, name, source, image, width, height, sha256, file_sha256, phash, split,"
+                    " tags, status, created_at, parent_id, parent_run, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (p.id, p.name, p.source, rel_image, p.width, p.height, p.sha256, p.file_sha256, p.phash, p.split,
+                     json.dumps(list(p.tags)), _status_after("unlabeled", [m[1] for m in masks]), now, p.parent_id,
+                     p.parent_run, json.dumps(dict(p.meta), sort_keys=True, default=str)))
+                for m in masks:
+                    db.execute("INSERT INTO masks VALUES (?,?,?,?,?,?,?)", (*m, now))
+                self._event(db, "add_sample", p.id, run_id, {"name": p.name, "layers": [m[1] for m in masks]})
+            for sid, group in (dup_groups or {}).items():
+                db.execute("UPDATE samples SET dup_group = ? WHERE id = ?", (group, sid))
+        return added
 
     def put_mask(self, sample_id: str, layer: str, mask: MaskInput, *, replace: bool = False,
                  run_id: str | None = None) -> MaskRecord:
@@ -313,7 +326,8 @@ class Dataset:
         if is_human_layer(layer) and mask.origin.get("kind") == "machine":
             raise StoreError(f"a machine result cannot be written to the human layer {layer!r}; use a "
                              "'prelabel/RUN' layer", path=self.root, sample_id=sample_id)
-        self._check_mask(mask, (sample.height, sample.width), Path(mask.source or sample.name))
+        check_mask(mask.mask_hw, (sample.height, sample.width), self.labelmap,
+                   where=mask.source or f"mask for sample {sample_id}", image_name=sample.name)
         old = self.mask_record(sample_id, layer)
         if old is not None and is_human_layer(layer) and not replace:
             raise StoreError(f"sample {sample_id} already has a human {layer!r} mask; pass --force (replace=True) "
@@ -354,7 +368,7 @@ class Dataset:
     def start_run(self, kind: str, *, params: Mapping[str, Any] | None = None, models: Mapping[str, Any] | None = None,
                   run_id: str | None = None) -> str:
         """Record a run (or resume an unfinished one with the same id) and return its id."""
-        run_id = run_id or f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
+        run_id = run_id or new_run_id(kind)
         existing = self.run(run_id)
         if existing is not None:
             return run_id
@@ -395,22 +409,6 @@ class Dataset:
         return counts
 
     # -- internals ----------------------------------------------------------------------------------------------
-    def _check_mask(self, mask: MaskInput, shape_hw: tuple[int, int], image_path: Path) -> MaskInput:
-        arr, where = mask.mask_hw, mask.source or f"mask for {image_path}"
-        if arr.ndim != 2 or arr.dtype != np.uint8:
-            raise FormatError(f"mask must be HxW uint8, got shape {arr.shape} dtype {arr.dtype}", path=where)
-        if arr.shape != shape_hw:
-            raise FormatError(f"mask is {arr.shape[1]}x{arr.shape[0]}, image {image_path.name} is "
-                              f"{shape_hw[1]}x{shape_hw[0]}; re-export the mask at image size or pass "
-                              "--resize-masks nearest", path=where)
-        bad = ~self._valid[arr]
-        if bad.any():
-            values = sorted(int(v) for v in np.unique(arr[bad]))
-            raise FormatError(f"mask has ids {values} that are not in the label map {self.labelmap.name} "
-                              f"(ids {self.labelmap.ids[0]}..{self.labelmap.ids[-1]}, 255 ignore); remap them with "
-                              "--map OLD=NEW or --remap FILE", path=where)
-        return mask
-
     def _write_mask_file(self, sid: str, layer: str, mask_hw: npt.NDArray[np.uint8], mask: MaskInput,
                          *, version_tag: str) -> tuple[str, str, str, str, float | None]:
         data = encode_mask_png(mask_hw, palette=self._palette)
@@ -424,6 +422,22 @@ class Dataset:
                data: Mapping[str, Any]) -> None:
         db.execute("INSERT INTO events (at, kind, sample_id, run_id, data) VALUES (?,?,?,?,?)",
                    (_now(), kind, sample_id, run_id, json.dumps(dict(data), sort_keys=True)))
+
+
+def new_run_id(kind: str) -> str:
+    """``KIND-YYYYmmdd-HHMMSS-xxxx``: sortable by start time, unique enough for one store."""
+    return f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
+
+
+def _read_checked(p: PreparedSample) -> bytes:
+    """The source file's bytes, refused if the file changed since it was checked."""
+    try:
+        data = Path(p.source_path).read_bytes()
+    except OSError as err:
+        raise FormatError(f"image disappeared during ingest ({err.strerror or err})", path=p.source_path) from err
+    if hashlib.sha256(data).hexdigest() != p.file_sha256:
+        raise FormatError("image changed on disk during ingest; run the ingest again", path=p.source_path)
+    return data
 
 
 def _status_after(status: str, layers: list[str]) -> str:

@@ -83,6 +83,10 @@ MIGRATIONS: list[str] = [
         replaced_at TEXT NOT NULL
     );
     """,
+    # 2 -> 3: per-sample metadata from the source (crop box, COCO image id, Label Studio task ...), JSON
+    """
+    ALTER TABLE samples ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StoreError
@@ -48,6 +48,7 @@ class Sample:
     created_at: str
     parent_id: str | None = None
     parent_run: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def size_wh(self) -> tuple[int, int]:
@@ -57,6 +58,7 @@ class Sample:
     def from_row(cls, row: sqlite3.Row) -> Sample:
         data = dict(row)
         data["tags"] = tuple(json.loads(data["tags"]))
+        data["meta"] = json.loads(data.get("meta") or "{}")
         return cls(**data)
 
 

@@ -1,0 +1,240 @@
+"""Bring images and their labels from a source into a store, through a format reader.
+
+Two phases. *Check*: the reader names items; worker processes (both cores) decode, hash and check each image and
+mask and encode the masks; the driver finds exact and near duplicates; everything prepared is spooled to a temp
+file in the store. *Commit*: unless the run is refused, the spool is committed in batches (files first, then one
+transaction per batch). Refused means: any error with ``on_error="fail"`` (the default), or any error or warning
+with ``strict``; then nothing is written at all. A run killed during commit is resumed by running it again: what
+was committed is found as exact duplicates and the rest is added.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import pickle
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AnimeparseError, FormatError
+from ..formats import FORMATS, detect_format
+from ..formats.base import Item, ReadOptions
+from ..fsutil import TMP_SUFFIX
+from ..labelmap import Remap
+from ..store import Dataset, PreparedSample, new_run_id
+from .dupes import DEFAULT_NEAR_DUP_BITS, NearDupIndex
+from .report import Finding, IngestError, IngestReport
+from .worker import WorkerContext, prepare_item
+
+__all__ = ["IngestConfig", "IngestError", "IngestReport", "Finding", "ingest"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int | None], None]
+COMMIT_BATCH = 64
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Ingest options; CLI flags map 1:1.
+
+    ``on_error``: ``fail`` (any refused item refuses the run, nothing written) or ``skip`` (add the good items).
+    ``strict``: warnings refuse the run too. ``remap``: a table applied to index masks (``--remap``).
+    ``near_dup_bits``: dHash Hamming distance for near duplicates (-1 turns the check off). ``workers``: processes
+    for decoding (0 = in this process).
+    """
+
+    format: str = "auto"
+    split: str | None = None
+    on_error: str = "fail"
+    strict: bool = False
+    read: ReadOptions = field(default_factory=ReadOptions)
+    remap: Remap | None = None
+    near_dup_bits: int = DEFAULT_NEAR_DUP_BITS
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), *,
+           progress: Callable[[str], Progress | None] | None = None) -> IngestReport:
+    """Ingest ``src`` into ``ds``; return the report, or raise :class:`IngestError` (carrying it) when refused.
+
+    ``progress(phase)`` returns a ``progress(done, total)`` callback for the ``check`` and ``commit`` phases.
+    """
+    src = Path(src)
+    if not src.exists():
+        raise FormatError("source not found; check the path", path=src)
+    if config.on_error not in ("fail", "skip"):
+        raise AnimeparseError(f"on_error must be 'fail' or 'skip', got {config.on_error!r}")
+    name = detect_format(src) if config.format == "auto" else config.format
+    if name is None:
+        raise FormatError(f"no reader recognises this source; pass --format (one of {', '.join(FORMATS)})", path=src)
+    if name not in FORMATS:
+        raise FormatError(f"unknown format {name!r}; use one of {', '.join(FORMATS)}", path=src)
+    log.info("%s: reading as %s", src, name)
+    # the run row is written only once the run is accepted: a refused ingest leaves the store byte-identical
+    run_id = new_run_id("import")
+    params = {"src": str(src), "format": name, "split": config.split, "on_error": config.on_error,
+              "strict": config.strict, "resize_masks": config.read.resize_masks, "map": dict(config.read.class_map),
+              "remap": config.remap.source if config.remap else None}
+    report = IngestReport(run_id=run_id, format=name, source=str(src))
+    ctx = WorkerContext(labelmap=ds.labelmap, options=config.read, format=name, run_id=run_id, split=config.split,
+                        id_lut=_id_lut(ds, config), colours=_colours(ds, config.read))
+    spool = ds.root / f".ingest-{run_id}{TMP_SUFFIX}"
+    try:
+        groups = _check(ds, src, name, config, ctx, report, spool, progress("check") if progress else None)
+        refuse = report.refused and config.on_error == "fail"
+        refuse = refuse or (config.strict and (report.refused or report.count("warning")))
+        if refuse:
+            raise IngestError(f"ingest of {src} refused: {report.refused} errors, {report.count('warning')} warnings "
+                              "(see the report); nothing was written", report=report)
+        ds.start_run("import", params=params, run_id=run_id)
+        try:
+            _commit(ds, spool, groups, report, run_id, progress("commit") if progress else None)
+        except BaseException as err:
+            ds.finish_run(run_id, status="failed", summary={"added": report.added, "error": str(err)[:500]})
+            raise
+    finally:
+        spool.unlink(missing_ok=True)
+    report.committed = True
+    ds.finish_run(run_id, summary={"seen": report.seen, "added": report.added, "with_mask": report.with_mask,
+                                   "duplicates": report.duplicates, "near_duplicates": report.near_duplicates,
+                                   "refused": report.refused})
+    return report
+
+
+def _check(ds: Dataset, src: Path, name: str, config: IngestConfig, ctx: WorkerContext, report: IngestReport,
+           spool: Path, progress: Progress | None) -> dict[str, str]:
+    """Phase 1: prepare every item, record findings, spool the new samples; return near-dup group updates."""
+    existing = {s.id for s in ds.samples()}
+    index = NearDupIndex(config.near_dup_bits)
+    index.add_many([(s.id, s.dup_group, s.phash) for s in ds.samples()])
+    groups: dict[str, str] = {}
+    in_run: set[str] = set()
+    with open(spool, "wb") as out:
+        items = FORMATS[name].read(src, labelmap=ds.labelmap, options=config.read)
+        for item, prepared, findings in _parallel(items, ctx, config.workers):
+            report.seen += 1
+            report.findings += findings
+            for f in findings:
+                if f.code == "unknown_colours":
+                    _add_unknown_colours(report, f, item.name)
+            if prepared is not None:
+                if prepared.id in existing or prepared.id in in_run:
+                    report.duplicates += 1
+                    report.findings.append(Finding("info", "exact_duplicate", str(item.image_path),
+                                                   f"{item.image_path}: same pixels as sample {prepared.id}; skipped",
+                                                   {"sample": prepared.id}))
+                else:
+                    match = index.match(prepared.phash)
+                    if match:
+                        other, group, dist = match
+                        group = group or other
+                        groups[other] = groups.get(other, group)
+                        groups[prepared.id] = group
+                        index.set_group(other, group)
+                        report.near_duplicates += 1
+                        report.findings.append(Finding(
+                            "warning", "near_duplicate", str(item.image_path),
+                            f"{item.image_path}: near duplicate of sample {other} ({dist} of 64 hash bits differ); "
+                            f"both are in group {group}, which splits keep together", {"sample": other,
+                                                                                        "distance": dist}))
+                    index.add_many([(prepared.id, groups.get(prepared.id), prepared.phash)])
+                    in_run.add(prepared.id)
+                    pickle.dump(prepared, out, protocol=pickle.HIGHEST_PROTOCOL)
+            if progress:
+                progress(report.seen, None)
+    return groups
+
+
+def _commit(ds: Dataset, spool: Path, groups: dict[str, str], report: IngestReport, run_id: str,
+            progress: Progress | None) -> None:
+    """Phase 2: commit the spooled samples in batches; each batch's files first, then its rows together."""
+    batch: list[PreparedSample] = []
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        batch_groups = {sid: g for sid, g in groups.items() if sid in {p.id for p in batch} or sid in ds}
+        added = ds.add_prepared(batch, run_id=run_id, dup_groups=batch_groups)
+        report.added += sum(added)
+        report.with_mask += sum(a and bool(p.masks) for a, p in zip(added, batch))
+        done += len(batch)
+        batch.clear()
+        if progress:
+            progress(done, None)
+
+    with open(spool, "rb") as fh:
+        while True:
+            try:
+                batch.append(pickle.load(fh))
+            except EOFError:
+                break
+            if len(batch) >= COMMIT_BATCH:
+                flush()
+    if batch:
+        flush()
+
+
+def _parallel(items: Iterable[Item], ctx: WorkerContext, workers: int
+              ) -> Iterator[tuple[Item, PreparedSample | None, list[Finding]]]:
+    """prepare_item over items in order, on ``workers`` processes with a bounded window (memory flat in N)."""
+    if workers <= 0:
+        for item in items:
+            yield (item, *prepare_item(item, ctx))
+        return
+    window = 4 * workers
+    pending: deque[tuple[Item, cf.Future[Any]]] = deque()
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                initializer=_init_worker, initargs=(ctx,)) as pool:
+        for item in items:
+            pending.append((item, pool.submit(_work, item)))
+            if len(pending) >= window:
+                done_item, fut = pending.popleft()
+                yield (done_item, *fut.result())
+        while pending:
+            done_item, fut = pending.popleft()
+            yield (done_item, *fut.result())
+
+
+_CTX: WorkerContext | None = None
+
+
+def _init_worker(ctx: WorkerContext) -> None:
+    global _CTX
+    _CTX = ctx
+
+
+def _work(item: Item) -> tuple[PreparedSample | None, list[Finding]]:
+    assert _CTX is not None  # set by the pool initializer
+    return prepare_item(item, _CTX)
+
+
+def _id_lut(ds: Dataset, config: IngestConfig) -> np.ndarray | None:
+    """256-entry id table for index masks from --remap and numeric --map entries (-1 = not covered)."""
+    numeric = {k: v for k, v in config.read.class_map.items() if k.isdigit()}
+    if config.remap is None and not numeric:
+        return None
+    lut = config.remap.lut() if config.remap else np.arange(256, dtype=np.int16)
+    for k, v in numeric.items():
+        lut[int(k)] = int(v) if v.isdigit() else ds.labelmap.id_of(v)
+    return lut
+
+
+def _colours(ds: Dataset, options: ReadOptions) -> dict[int, int]:
+    if options.palette is not None:
+        return {(r << 16) | (g << 8) | b: i for (r, g, b), i in options.palette.items()}
+    return {(c.color[0] << 16) | (c.color[1] << 8) | c.color[2]: c.id for c in ds.labelmap.classes}
+
+
+def _add_unknown_colours(report: IngestReport, finding: Finding, sample: str) -> None:
+    for colour, pixels in finding.data.get("colours", {}).items():
+        entry = report.unknown_colours.setdefault(colour, {"pixels": 0, "samples": []})
+        entry["pixels"] += pixels
+        if len(entry["samples"]) < 20:
+            entry["samples"].append(sample)

@@ -1,0 +1,47 @@
+"""Does a mask look like it was written in another known label map's id order?
+
+The classic mix-up: CelebAMask-HQ's g_mask order puts hair at 13, Danbooru-Parsing at 17 (13 is l_lip there).
+A large region near the top of the image carrying the *other* map's hair id, with little of our hair id, is a
+strong sign; we warn and suggest ``--remap``, never remap silently.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from .labelmap import LabelMap, builtin_labelmaps, load_labelmap
+
+__all__ = ["suspect_label_order"]
+
+# a "hair-shaped" region: at least this share of the image, centred in its upper part
+_MIN_SHARE = 0.03
+_MAX_CENTROID_Y = 0.6
+
+
+@lru_cache(maxsize=None)
+def _face_maps() -> tuple[LabelMap, ...]:
+    return tuple(load_labelmap(n) for n in builtin_labelmaps() if "hair" in load_labelmap(n))
+
+
+def suspect_label_order(mask_hw: npt.NDArray[np.uint8], labelmap: LabelMap) -> str | None:
+    """Name of a bundled label map whose order the mask seems to follow instead of ``labelmap``'s, or None."""
+    if "hair" not in labelmap:
+        return None
+    ours = labelmap.id_of("hair")
+    counts = np.bincount(mask_hw.reshape(-1), minlength=256)
+    total = mask_hw.size
+    if counts[ours] >= _MIN_SHARE * total:
+        return None
+    for other in _face_maps():
+        if other.name == labelmap.name or set(other.names) != set(labelmap.names):
+            continue
+        theirs = other.id_of("hair")
+        if theirs == ours or counts[theirs] < _MIN_SHARE * total:
+            continue
+        ys = np.nonzero(mask_hw == theirs)[0]
+        if ys.mean() < _MAX_CENTROID_Y * mask_hw.shape[0]:
+            return other.name
+    return None
