@@ -1,8 +1,8 @@
 """Does a mask look like it was written in another known label map's id order?
 
 The classic mix-up: CelebAMask-HQ's g_mask order puts hair at 13, Danbooru-Parsing at 17 (13 is l_lip there).
-A large region near the top of the image carrying the *other* map's hair id, with little of our hair id, is a
-strong sign; we warn and suggest ``--remap``, never remap silently.
+A large region in the upper part of the image carrying the *other* map's hair id is a strong sign; we warn and
+suggest ``--remap``, never remap silently.
 """
 
 from __future__ import annotations
@@ -32,14 +32,13 @@ def suspect_label_order(mask_hw: npt.NDArray[np.uint8], labelmap: LabelMap) -> s
         return None
     ours = labelmap.id_of("hair")
     counts = np.bincount(mask_hw.reshape(-1), minlength=256)
-    total = mask_hw.size
-    if counts[ours] >= _MIN_SHARE * total:
-        return None
     for other in _face_maps():
         if other.name == labelmap.name or set(other.names) != set(labelmap.names):
             continue
         theirs = other.id_of("hair")
-        if theirs == ours or counts[theirs] < _MIN_SHARE * total:
+        # in a genuine mask the class at the other map's hair id (l_lip, neck ...) is never a large region high
+        # up in a portrait, so this does not depend on what our own hair id happens to hold
+        if theirs == ours or counts[theirs] < _MIN_SHARE * mask_hw.size:
             continue
         ys = np.nonzero(mask_hw == theirs)[0]
         if ys.mean() < _MAX_CENTROID_Y * mask_hw.shape[0]:

@@ -5,7 +5,8 @@ names is never guessed: ingest lists every unknown colour with its pixel count a
 Folder layouts are those of :mod:`index_folder` (``images/`` + ``masks/``, ...).
 
 Palette file: JSON, either a label map (its classes' colours) or an object ``{"hair": [255, 255, 85],
-"skin": "#ff0000", "17": [..]}`` whose keys are class names or ids of the store's label map.
+"skin": "#ff0000", "17": [..], "neck": [[0, 85, 255], "#010203"]}`` whose keys are class names or ids of the
+store's label map and whose values are one colour or a list of colours.
 """
 
 from __future__ import annotations
@@ -60,10 +61,12 @@ def load_palette(path: Path, labelmap: LabelMap) -> dict[tuple[int, int, int], i
         elif class_id != 255 and class_id not in labelmap:
             raise LabelMapError(f"palette names id {class_id}, which is not in the label map {labelmap.name}",
                                 path=path)
-        rgb = _rgb(colour, path=path, key=key)
-        if rgb in out and out[rgb] != class_id:
-            raise FormatError(f"colour {rgb} is given for two classes ({out[rgb]} and {class_id})", path=path)
-        out[rgb] = class_id
+        several = isinstance(colour, list) and colour and isinstance(colour[0], (list, str))
+        for one in colour if several else [colour]:
+            rgb = _rgb(one, path=path, key=key)
+            if rgb in out and out[rgb] != class_id:
+                raise FormatError(f"colour {rgb} is given for two classes ({out[rgb]} and {class_id})", path=path)
+            out[rgb] = class_id
     return out
 
 
