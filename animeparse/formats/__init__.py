@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from . import index_folder, palette
+from . import celebamask, coco, images, index_folder, labelme, palette
 
 __all__ = ["FORMATS", "detect_format", "detect_scores"]
 
 FORMATS: dict[str, ModuleType] = {
     index_folder.NAME: index_folder,
     palette.NAME: palette,
+    coco.NAME: coco,
+    labelme.NAME: labelme,
+    celebamask.NAME: celebamask,
+    images.NAME: images,
 }
 
 

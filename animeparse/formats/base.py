@@ -8,19 +8,23 @@ files) happens in :mod:`animeparse.ingest`'s worker processes.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import FormatError, LabelMapError
+from ..imageio import image_size_wh
 from ..labelmap import IGNORE_INDEX, LabelMap
 
-__all__ = ["Item", "ReadOptions", "ClassNames", "safe_join", "class_map_from_pairs", "IGNORE_NAMES", "BACKGROUND_NAMES"]
+__all__ = ["Item", "ReadOptions", "ClassNames", "safe_join", "class_map_from_pairs", "IGNORE_NAMES", "BACKGROUND_NAMES",
+           "load_json_file", "find_annotated_image", "check_image_size", "error_detail"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ class ReadOptions:
     crop_faces: Path | None = None
     crop_margin: float = 0.5
     recursive: bool = True
+    work_dir: Path | None = None  # where a reader may extract files (ingest passes one it deletes after the run)
 
 
 class ClassNames:
@@ -134,3 +139,65 @@ def class_map_from_pairs(pairs: Iterable[str]) -> dict[str, str]:
             raise LabelMapError(f"--map needs OLD=NEW, got {pair!r}")
         out[old.strip()] = new.strip()
     return out
+
+
+# -- helpers for readers of annotation files (COCO, LabelMe, Label Studio) ------------------------------------
+def load_json_file(path: Path) -> Any:
+    """Parse a JSON file; every failure becomes a FormatError naming the file and the fix."""
+    try:
+        with open(path, "rb") as fh:
+            return json.loads(fh.read().decode("utf-8-sig"))
+    except OSError as err:
+        raise FormatError(f"cannot be read ({err.strerror or err})", path=path) from err
+    except UnicodeDecodeError as err:
+        raise FormatError("is not UTF-8 text; save it as UTF-8 JSON", path=path) from err
+    except json.JSONDecodeError as err:
+        raise FormatError(f"is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})", path=path) from err
+    except RecursionError as err:
+        raise FormatError("is nested too deeply to be an annotation file", path=path) from err
+
+
+def find_annotated_image(relative: str, *, source: Path, options: ReadOptions) -> Path:
+    """The image file an annotation file names: beside ``source`` first, then in ``options.images_dir`` by the
+    path, then by the basename. Raises FormatError (naming ``source``) when it is nowhere or leaves every root.
+
+    A path refused beside the annotation (``../``, absolute, outside symlink) may still be found by basename in
+    ``--images``: that folder was named by the user, so nothing outside a chosen root is ever opened.
+    """
+    relative = relative.replace("\\", "/")  # Windows tools write backslashes; they are never part of a name here
+    tried: list[str] = []
+    refusal: FormatError | None = None
+    roots = [(source.parent, relative)]
+    if options.images_dir is not None:
+        roots += [(options.images_dir, relative), (options.images_dir, Path(relative).name)]
+    for root, rel in roots:
+        try:
+            candidate = safe_join(root, rel, what="image", source=source)
+        except FormatError as err:
+            refusal = refusal or err
+            continue
+        if candidate.is_file():
+            return candidate
+        tried.append(str(candidate))
+    if refusal is not None and not tried:
+        raise FormatError(f"{error_detail(refusal, source)}; pass --images DIR to look the image up by file name "
+                          "there", path=source)
+    hint = "" if options.images_dir is not None else "; pass --images DIR if the images are elsewhere"
+    where = ", ".join(tried) if tried else "nowhere"
+    refused = f" ({error_detail(refusal, source)})" if refusal is not None else ""
+    raise FormatError(f"image {relative!r} not found (looked at {where}){refused}{hint}", path=source)
+
+
+def error_detail(err: FormatError, source: Path) -> str:
+    """An error's message without its path prefix when the path is ``source`` (to nest it in another message)."""
+    return str(err.args[0]) if err.path == Path(source) and err.args else str(err)
+
+
+def check_image_size(image_path: Path, size_wh: tuple[int, int], *, source: Path,
+                     real_wh: tuple[int, int] | None = None) -> None:
+    """Refuse an annotation whose declared (width, height) differs from the image file's (EXIF-aware) size.
+    ``real_wh``: the file's size when already known (saves reading the header twice)."""
+    real_wh = real_wh or image_size_wh(image_path)
+    if real_wh != tuple(size_wh):
+        raise FormatError(f"annotation says image {image_path.name} is {size_wh[0]}x{size_wh[1]} (WxH) but the file "
+                          f"is {real_wh[0]}x{real_wh[1]}; re-export the annotation against this image", path=source)
