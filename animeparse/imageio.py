@@ -24,11 +24,13 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "read_image",
     "read_mask",
+    "read_binary_mask",
     "encode_mask_png",
     "write_mask",
     "pixel_sha256",
     "image_size_wh",
     "dhash64",
+    "png_with_palette",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,15 +104,15 @@ def image_size_wh(path: Path | str) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def read_mask(path: Path | str) -> npt.NDArray[np.uint8]:
+def read_mask(path: Path | str, *, data: bytes | None = None) -> npt.NDArray[np.uint8]:
     """Read a class-index mask as HxW uint8.
 
     Accepts L-mode and P-mode PNGs (the palette index is the class id), and 16-bit greyscale whose values are
     all <= 255. RGB/RGBA masks are refused: they are colour-coded and need a palette to decode (see ingest).
-    EXIF orientation is not applied: masks are written by tools that ignore it.
+    EXIF orientation is not applied: masks are written by tools that ignore it. ``data``: the file's bytes.
     """
     path = Path(path)
-    img = _open(path)
+    img = _open(path, data)
     if img.mode in ("L", "P"):
         return np.asarray(img, dtype=np.uint8).copy()
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -127,6 +129,26 @@ def read_mask(path: Path | str) -> npt.NDArray[np.uint8]:
         "use ingest's --palette option",
         path=path,
     )
+
+
+def read_binary_mask(path: Path | str) -> npt.NDArray[np.bool_]:
+    """Read a binary part mask as HxW bool: True where any colour channel is nonzero.
+
+    L, 1, P, I;16, RGB (0/255 or 0/1); in LA/RGBA alpha only gates (a transparent pixel is unset), because
+    exporters write alpha 255 everywhere. Raises FormatError naming the file when it does not decode.
+    """
+    path = Path(path)
+    img = _open(path)
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA")  # the palette colour, not the index, says whether the pixel is painted
+    elif img.mode not in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "RGB", "RGBA"):
+        img = img.convert("L")
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        return arr != 0
+    if img.mode in ("LA", "RGBA"):
+        return arr[:, :, :-1].any(axis=2) & (arr[:, :, -1] != 0)
+    return arr.any(axis=2)
 
 
 def encode_mask_png(mask_hw: npt.NDArray[np.uint8], *, palette: list[int] | None = None) -> bytes:
@@ -165,3 +187,45 @@ def dhash64(image_hwc: npt.NDArray[np.uint8]) -> str:
     px = np.asarray(grey, dtype=np.int16)
     bits = (px[:, 1:] > px[:, :-1]).reshape(-1)
     return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_with_palette(data: bytes, palette: list[int]) -> bytes | None:
+    """Turn an 8-bit greyscale or palette PNG into a P-mode PNG with ``palette`` (768 ints) without
+    decompressing: the pixel bytes (IDAT) of both are one index per pixel, so only IHDR's colour type and the
+    PLTE chunk change; ancillary chunks are dropped. Returns None when the file is not such a PNG (the caller
+    then decodes and re-encodes). The caller must still decode the mask once to check its ids."""
+    import struct
+    import zlib
+
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    chunks: list[tuple[bytes, bytes]] = []
+    pos = len(_PNG_SIGNATURE)
+    try:
+        while pos < len(data):
+            (length,) = struct.unpack(">I", data[pos:pos + 4])
+            kind = data[pos + 4:pos + 8]
+            chunks.append((kind, data[pos + 8:pos + 8 + length]))
+            pos += 12 + length
+            if kind == b"IEND":
+                break
+    except struct.error:
+        return None
+    if not chunks or chunks[0][0] != b"IHDR" or len(chunks[0][1]) != 13 or chunks[-1][0] != b"IEND":
+        return None
+    ihdr = bytearray(chunks[0][1])
+    bit_depth, colour_type, interlace = ihdr[8], ihdr[9], ihdr[12]
+    if bit_depth != 8 or colour_type not in (0, 3) or interlace != 0:
+        return None
+    ihdr[9] = 3
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    out = [_PNG_SIGNATURE, chunk(b"IHDR", bytes(ihdr)), chunk(b"PLTE", bytes(palette[:768]))]
+    out += [chunk(kind, body) for kind, body in chunks if kind == b"IDAT"]
+    out.append(chunk(b"IEND", b""))
+    return b"".join(out)
