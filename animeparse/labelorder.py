@@ -26,12 +26,18 @@ def _face_maps() -> tuple[LabelMap, ...]:
     return tuple(load_labelmap(n) for n in builtin_labelmaps() if "hair" in load_labelmap(n))
 
 
-def suspect_label_order(mask_hw: npt.NDArray[np.uint8], labelmap: LabelMap) -> str | None:
-    """Name of a bundled label map whose order the mask seems to follow instead of ``labelmap``'s, or None."""
+def suspect_label_order(mask_hw: npt.NDArray[np.uint8], labelmap: LabelMap,
+                        counts: npt.ArrayLike | None = None) -> str | None:
+    """Name of a bundled label map whose order the mask seems to follow instead of ``labelmap``'s, or None.
+    ``counts``: the mask's 256 per-id pixel counts, when already computed."""
     if "hair" not in labelmap:
         return None
     ours = labelmap.id_of("hair")
-    counts = np.bincount(mask_hw.reshape(-1), minlength=256)
+    if counts is None:
+        from .store.prepare import class_counts
+
+        counts = class_counts(mask_hw)
+    counts = np.asarray(counts)
     for other in _face_maps():
         if other.name == labelmap.name or set(other.names) != set(labelmap.names):
             continue

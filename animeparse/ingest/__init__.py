@@ -11,10 +11,12 @@ was committed is found as exact duplicates and the rest is added.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import logging
 import multiprocessing
 import os
 import pickle
+import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -83,9 +85,12 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
               "strict": config.strict, "resize_masks": config.read.resize_masks, "map": dict(config.read.class_map),
               "remap": config.remap.source if config.remap else None}
     report = IngestReport(run_id=run_id, format=name, source=str(src))
-    ctx = WorkerContext(labelmap=ds.labelmap, options=config.read, format=name, run_id=run_id, split=config.split,
-                        id_lut=_id_lut(ds, config), colours=_colours(ds, config.read))
     spool = ds.root / f".ingest-{run_id}{TMP_SUFFIX}"
+    staging = ds.root / f".staging-{run_id}{TMP_SUFFIX}"
+    staging.mkdir()
+    read_options = dataclasses.replace(config.read, work_dir=staging / "extracted")
+    ctx = WorkerContext(labelmap=ds.labelmap, options=read_options, format=name, run_id=run_id, split=config.split,
+                        id_lut=_id_lut(ds, config), colours=_colours(ds, config.read), staging=str(staging))
     try:
         groups = _check(ds, src, name, config, ctx, report, spool, progress("check") if progress else None)
         refuse = report.refused and config.on_error == "fail"
@@ -101,6 +106,7 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
             raise
     finally:
         spool.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
     report.committed = True
     ds.finish_run(run_id, summary={"seen": report.seen, "added": report.added, "with_mask": report.with_mask,
                                    "duplicates": report.duplicates, "near_duplicates": report.near_duplicates,
@@ -117,7 +123,7 @@ def _check(ds: Dataset, src: Path, name: str, config: IngestConfig, ctx: WorkerC
     groups: dict[str, str] = {}
     in_run: set[str] = set()
     with open(spool, "wb") as out:
-        items = FORMATS[name].read(src, labelmap=ds.labelmap, options=config.read)
+        items = FORMATS[name].read(src, labelmap=ds.labelmap, options=ctx.options)
         for item, prepared, findings in _parallel(items, ctx, config.workers):
             report.seen += 1
             report.findings += findings

@@ -7,7 +7,7 @@ Nothing here touches the store, so it is safe on both cores; results go back to 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,10 @@ import numpy.typing as npt
 from PIL import Image
 
 from ..errors import AnimeparseError, FormatError
+from ..facecrop import crop
 from ..formats.base import Item, ReadOptions
-from ..imageio import read_image, read_mask
+from ..fsutil import atomic_write_bytes
+from ..imageio import png_with_palette, read_image, read_mask
 from ..labelmap import LabelMap
 from ..labelorder import suspect_label_order
 from ..store import MaskInput, PreparedSample, prepare_sample
@@ -37,6 +39,7 @@ class WorkerContext:
     split: str | None = None
     id_lut: npt.NDArray[np.int16] | None = None  # 256 entries, -1 = not covered; from --remap / numeric --map
     colours: Mapping[int, int] = field(default_factory=dict)  # packed 0xRRGGBB -> id
+    staging: str | None = None  # a folder inside the store where workers write files ahead of the commit
 
 
 class UnknownColours(FormatError):
@@ -62,59 +65,77 @@ def decode_colour_mask(path: Path, colours: Mapping[int, int]) -> npt.NDArray[np
     return ids[inverse].reshape(rgb.shape[:2]).astype(np.uint8)
 
 
-def _mask_from_item(item: Item, ctx: WorkerContext, size_wh: tuple[int, int]) -> npt.NDArray[np.uint8] | None:
+def _mask_from_item(item: Item, ctx: WorkerContext, size_wh: tuple[int, int]
+                    ) -> tuple[npt.NDArray[np.uint8] | None, bytes | None]:
+    """The item's mask as HxW ids of the target map, plus its store PNG when it could be made without
+    re-encoding (an 8-bit index PNG used as is)."""
+    png = None
     if item.mask_hw is not None:
         mask = item.mask_hw
     elif item.mask_path is not None:
         if item.mask_kind == "palette":
             mask = decode_colour_mask(item.mask_path, ctx.colours)
         else:
-            mask = read_mask(item.mask_path)
+            raw = _read_bytes(item.mask_path)
+            mask = read_mask(item.mask_path, data=raw)
             if ctx.id_lut is not None:
                 mapped = ctx.id_lut[mask]
                 if (mapped < 0).any():
                     missing = sorted(int(v) for v in np.unique(mask[mapped < 0]))
                     raise FormatError(f"ids {missing} are not covered by --remap/--map", path=item.mask_path)
                 mask = mapped.astype(np.uint8)
+            else:
+                png = png_with_palette(raw, ctx.labelmap.palette())
     else:
-        return None
+        return None, None
     w, h = size_wh
     if mask.shape != (h, w) and ctx.options.resize_masks == "nearest":
         mask = np.asarray(Image.fromarray(mask).resize((w, h), Image.Resampling.NEAREST))
-    return mask
+        png = None
+    return mask, png
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise FormatError(f"could not be read ({err.strerror or err})", path=path) from err
 
 
 def prepare_item(item: Item, ctx: WorkerContext) -> tuple[PreparedSample | None, list[Finding]]:
     """Turn one reader Item into a PreparedSample plus findings; never raises for bad input (error findings)."""
     where = str(item.mask_source or item.image_path)
     if item.error is not None:
+        if item.meta.get("no_face"):  # --crop-faces found nothing: reported, not a reason to refuse the run
+            return None, [Finding("info", "no_face", str(item.image_path), str(item.error))]
         return None, [_error_finding(item.error, str(item.image_path))]
     try:
-        file_bytes = item.image_path.read_bytes()
+        file_bytes = _read_bytes(item.image_path)
         pixels = read_image(item.image_path, data=file_bytes)
         h, w = pixels.shape[:2]
-        mask = _mask_from_item(item, ctx, (w, h))
+        mask, png = _mask_from_item(item, ctx, (w, h))
         findings: list[Finding] = []
         if mask is not None and item.crop_xyxy is not None:
-            x0, y0, x1, y1 = item.crop_xyxy
-            if mask.shape == (h, w):  # a wrong-size mask is reported by the size check below, uncropped
-                mask = np.ascontiguousarray(mask[y0:y1, x0:x1])
+            if mask.shape == (h, w):  # a wrong-size mask is reported by the size check, uncropped
+                mask, png = crop(mask, item.crop_xyxy), None
+        origin: dict[str, Any] = {"kind": "import", "run": ctx.run_id, "format": ctx.format}
+        if item.mask_source:
+            origin["file"] = item.mask_source
+        origin.update({k: v for k, v in item.meta.items() if k.startswith(("ls_", "annotator", "updated_at"))})
+        masks = {} if mask is None else {"gt": MaskInput(mask, origin=origin, source=where, png=png)}
+        prepared = prepare_sample(item.image_path, labelmap=ctx.labelmap, masks=masks, name=item.name,
+                                  source=str(item.image_path), split=ctx.split or item.split or "train",
+                                  meta=dict(item.meta), crop_xyxy=item.crop_xyxy, pixels=pixels,
+                                  file_bytes=file_bytes)
         if mask is not None:
-            suspect = suspect_label_order(mask, ctx.labelmap)
+            suspect = suspect_label_order(mask, ctx.labelmap, prepared.class_counts)
             if suspect:
                 findings.append(Finding("warning", "label_order", where,
                                         f"{where}: mask ids look like the {suspect} order (its hair id fills the top "
                                         f"of the image); if so, ingest again with --remap {suspect}",
                                         {"looks_like": suspect}))
-        origin: dict[str, Any] = {"kind": "import", "run": ctx.run_id, "format": ctx.format}
-        if item.mask_source:
-            origin["file"] = item.mask_source
-        origin.update({k: v for k, v in item.meta.items() if k.startswith(("ls_", "annotator", "updated_at"))})
-        masks = {} if mask is None else {"gt": MaskInput(mask, origin=origin, source=where)}
-        prepared = prepare_sample(item.image_path, labelmap=ctx.labelmap, masks=masks, name=item.name,
-                                  source=str(item.image_path), split=ctx.split or item.split or "train",
-                                  meta=dict(item.meta), crop_xyxy=item.crop_xyxy, pixels=pixels,
-                                  file_bytes=file_bytes)
+        if ctx.staging:
+            prepared = _stage(prepared, file_bytes, Path(ctx.staging))
         return prepared, findings
     except UnknownColours as err:
         f = _error_finding(err, where)
@@ -124,6 +145,20 @@ def prepare_item(item: Item, ctx: WorkerContext) -> tuple[PreparedSample | None,
     except OSError as err:
         return None, [Finding("error", "unreadable", str(item.image_path),
                               f"{item.image_path}: could not be read ({err.strerror or err})")]
+
+
+def _stage(p: PreparedSample, file_bytes: bytes, staging: Path) -> PreparedSample:
+    """Write the image and mask files into the store's staging folder now, on this core, so the single writer
+    only renames them into place at commit (a refused run deletes the folder: the store is left as it was)."""
+    image = staging / f"{p.id}{p.ext}"
+    # no fsync per file: the commit makes each batch durable with one sync before its rows are written
+    atomic_write_bytes(image, p.data if p.data is not None else file_bytes, fsync=False)
+    masks = []
+    for m in p.masks:
+        path = staging / f"{p.id}.{m.layer.replace('/', '~')}.png"
+        atomic_write_bytes(path, m.png, fsync=False)
+        masks.append(replace(m, png=b"", staged=str(path)))
+    return replace(p, data=None, staged=str(image), masks=tuple(masks))
 
 
 def _error_finding(err: Exception, where: str) -> Finding:
@@ -137,7 +172,7 @@ def _code_for(message: str) -> str:
     table = [("decompression-bomb", "decompression_bomb"), ("--resize-masks", "size_mismatch"),
              ("not in the label map", "unknown_ids"), ("not covered by --remap", "unknown_ids"),
              ("outside the source", "path_outside"), ("symlink", "path_outside"), ("not found", "missing_file"),
-             ("class names not in", "unknown_classes"), ("decoded", "corrupt_image"),
+             ("class names not in", "unknown_classes"), ("have no image", "missing_file"), ("decoded", "corrupt_image"),
              ("not an image", "corrupt_image"), ("mode", "mask_mode"), ("RLE", "bad_rle"), ("polygon", "bad_shape")]
     for needle, code in table:
         if needle in message:

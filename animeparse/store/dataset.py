@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from .. import __version__
 from ..errors import FormatError, LabelMapError, StoreError
-from ..fsutil import TMP_SUFFIX, atomic_write_bytes, atomic_write_json, fsync_dir
+from ..fsutil import TMP_SUFFIX, atomic_write_bytes, atomic_write_json, fsync_dir, sync_all
 from ..imageio import encode_mask_png, read_image, read_mask
 from ..labelmap import LabelMap
 from .card import CARD_NAME, LABELMAP_NAME, DatasetCard, read_card, write_card
@@ -288,14 +288,22 @@ class Dataset:
         rows = []
         for p in todo:
             rel_image = f"images/{p.id}{p.ext}"
-            data = p.data if p.data is not None else _read_checked(p)
-            atomic_write_bytes(self.root / rel_image, data)
+            if p.staged:
+                os.replace(p.staged, self.root / rel_image)  # written and fsynced by the worker
+            else:
+                atomic_write_bytes(self.root / rel_image, p.data if p.data is not None else _read_checked(p))
             masks = []
             for m in p.masks:
                 rel = f"masks/{check_layer(m.layer)}/{p.id}.png"
-                atomic_write_bytes(self.root / rel, m.png)
+                if m.staged:
+                    (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(m.staged, self.root / rel)
+                else:
+                    atomic_write_bytes(self.root / rel, m.png)
                 masks.append((p.id, m.layer, rel, m.sha256, m.origin, m.score))
             rows.append((p, rel_image, masks))
+        if any(p.staged for p in todo):
+            sync_all()  # staged files were written without fsync; make them durable before rows point at them
         now = _now()
         with self.transaction() as db:
             for p, rel_image, masks in rows:
@@ -392,8 +400,13 @@ class Dataset:
         counts = {"temp_files": 0, "orphan_images": 0, "orphan_masks": 0}
         for folder in (self.root / "images", self.root / "masks", self.root):
             for p in folder.rglob(f".*{TMP_SUFFIX}") if folder != self.root else folder.glob(f".*{TMP_SUFFIX}"):
+                if p.is_dir():
+                    continue
                 p.unlink(missing_ok=True)
                 counts["temp_files"] += 1
+        for staging in self.root.glob(f".staging-*{TMP_SUFFIX}"):
+            shutil.rmtree(staging, ignore_errors=True)
+            counts["temp_files"] += 1
         known_images = {r[0] for r in self._db.execute("SELECT image FROM samples")}
         for p in (self.root / "images").iterdir():
             if p.is_file() and f"images/{p.name}" not in known_images:

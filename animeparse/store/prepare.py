@@ -20,7 +20,8 @@ from ..errors import FormatError
 from ..imageio import dhash64, encode_mask_png, pixel_sha256, read_image
 from ..labelmap import LabelMap
 
-__all__ = ["MaskInput", "PreparedMask", "PreparedSample", "prepare_sample", "check_mask", "EXT_ALIASES"]
+__all__ = ["MaskInput", "PreparedMask", "PreparedSample", "prepare_sample", "check_mask", "class_counts",
+           "EXT_ALIASES"]
 
 EXT_ALIASES = {".jpeg": ".jpg", ".tif": ".tiff"}
 
@@ -33,21 +34,27 @@ class MaskInput:
     origin: Mapping[str, Any] = field(default_factory=lambda: {"kind": "import"})
     score: float | None = None
     source: str | None = None
+    png: bytes | None = None  # already encoded as the store's P-mode PNG of exactly mask_hw (saves re-encoding)
 
 
 @dataclass(frozen=True)
 class PreparedMask:
+    """An encoded mask: ``png`` bytes, or ``staged`` (a file already written inside the store to move into place)."""
+
     layer: str
     png: bytes
     sha256: str
     origin: str  # JSON
     score: float | None
+    staged: str | None = None
 
 
 @dataclass(frozen=True)
 class PreparedSample:
     """A checked sample ready to commit. ``data`` holds the image file bytes when they are not the source file's
-    (a crop); otherwise the source file is copied at commit and its SHA-256 checked against ``file_sha256``."""
+    (a crop); ``staged`` names a copy already written inside the store (ingest workers do this) that the commit
+    moves into place; otherwise the source file is copied at commit and its SHA-256 checked against
+    ``file_sha256``."""
 
     id: str
     sha256: str
@@ -66,24 +73,35 @@ class PreparedSample:
     masks: tuple[PreparedMask, ...] = ()
     parent_id: str | None = None
     parent_run: str | None = None
+    staged: str | None = None
+    class_counts: tuple[int, ...] = ()  # pixels per id 0..255 of the first mask, for checks that need them
+
+
+def class_counts(mask_hw: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """Pixels per id 0..255 of an HxW uint8 mask (OpenCV's histogram: ~3x faster than numpy's bincount)."""
+    import cv2
+
+    return cv2.calcHist([np.ascontiguousarray(mask_hw)], [0], None, [256], [0, 256]).reshape(-1).astype(np.int64)
 
 
 def check_mask(mask_hw: npt.NDArray[Any], shape_hw: tuple[int, int], labelmap: LabelMap, *, where: str,
-               image_name: str) -> npt.NDArray[np.uint8]:
-    """Refuse a mask that is not HxW uint8 at the image's size with ids of the label map (or 255)."""
+               image_name: str) -> npt.NDArray[np.int64]:
+    """Refuse a mask that is not HxW uint8 at the image's size with ids of the label map (or 255);
+    return its 256 per-id pixel counts."""
     if mask_hw.ndim != 2 or mask_hw.dtype != np.uint8:
         raise FormatError(f"mask must be HxW uint8, got shape {mask_hw.shape} dtype {mask_hw.dtype}", path=where)
     if mask_hw.shape != tuple(shape_hw):
         raise FormatError(f"mask is {mask_hw.shape[1]}x{mask_hw.shape[0]}, image {image_name} is "
                           f"{shape_hw[1]}x{shape_hw[0]}; re-export the mask at image size or pass "
                           "--resize-masks nearest", path=where)
-    bad = ~labelmap.valid_lut()[mask_hw]
-    if bad.any():
-        values = sorted(int(v) for v in np.unique(mask_hw[bad]))
+    counts = class_counts(mask_hw)
+    bad = np.nonzero(counts.astype(bool) & ~labelmap.valid_lut())[0]
+    if bad.size:
+        values = [int(v) for v in bad]
         raise FormatError(f"mask has ids {values} that are not in the label map {labelmap.name} "
                           f"(ids {labelmap.ids[0]}..{labelmap.ids[-1]}, 255 ignore); remap them with "
                           "--map OLD=NEW or --remap FILE", path=where)
-    return mask_hw
+    return counts
 
 
 def prepare_sample(image_path: Path | str, *, labelmap: LabelMap, masks: Mapping[str, MaskInput] | None = None,
@@ -111,20 +129,20 @@ def prepare_sample(image_path: Path | str, *, labelmap: LabelMap, masks: Mapping
     data: bytes | None = None
     ext = EXT_ALIASES.get(image_path.suffix.lower(), image_path.suffix.lower())
     if crop_xyxy is not None:
-        x0, y0, x1, y1 = (int(v) for v in crop_xyxy)
-        h, w = pixels.shape[:2]
-        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-            raise FormatError(f"crop box {crop_xyxy} is outside the {w}x{h} image", path=image_path)
-        pixels = np.ascontiguousarray(pixels[y0:y1, x0:x1])
+        from ..facecrop import crop  # the same cut as the mask's, in the orientation read_image returns
+
+        pixels = crop(pixels, crop_xyxy)
         data, ext = _png_bytes(pixels), ".png"
     sha = pixel_sha256(pixels)
     height, width = pixels.shape[:2]
     palette = labelmap.palette()
     prepared_masks = []
+    class_counts: tuple[int, ...] = ()
     for layer, m in sorted((masks or {}).items()):
-        check_mask(m.mask_hw, (height, width), labelmap, where=m.source or f"mask for {image_path}",
-                   image_name=image_path.name)
-        png = encode_mask_png(m.mask_hw, palette=palette)
+        counts = check_mask(m.mask_hw, (height, width), labelmap, where=m.source or f"mask for {image_path}",
+                            image_name=image_path.name)
+        class_counts = class_counts or tuple(int(v) for v in counts)
+        png = m.png if m.png is not None else encode_mask_png(m.mask_hw, palette=palette)
         prepared_masks.append(PreparedMask(layer, png, hashlib.sha256(png).hexdigest(),
                                            json.dumps(dict(m.origin), sort_keys=True, default=str), m.score))
     file_sha = hashlib.sha256(data if data is not None else file_bytes).hexdigest()
@@ -132,7 +150,8 @@ def prepare_sample(image_path: Path | str, *, labelmap: LabelMap, masks: Mapping
         id=sha[:16], sha256=sha, phash=dhash64(pixels), width=width, height=height, ext=ext, file_sha256=file_sha,
         source_path=str(image_path), data=data, name=name or image_path.name,
         source=source if source is not None else str(image_path), split=split, tags=tuple(sorted(set(tags))),
-        meta=dict(meta or {}), masks=tuple(prepared_masks), parent_id=parent_id, parent_run=parent_run)
+        meta=dict(meta or {}), masks=tuple(prepared_masks), parent_id=parent_id, parent_run=parent_run,
+        class_counts=class_counts)
 
 
 def _png_bytes(pixels: npt.NDArray[np.uint8]) -> bytes:

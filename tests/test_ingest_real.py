@@ -1,0 +1,55 @@
+"""End to end through the CLI and the store on the real third-party files in ../shared/data."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from animeparse import Dataset
+from animeparse.cli.main import cli
+from animeparse.imageio import read_mask
+
+from .formats.test_labelme import VOC_MAP, voc_labelmap
+
+
+@pytest.fixture()
+def voc_store(tmp_path, shared_data):
+    (tmp_path / "voc.json").write_text(json.dumps(voc_labelmap(shared_data).to_json()))
+    r = CliRunner().invoke(cli, ["init", str(tmp_path / "ds"), "--labelmap", str(tmp_path / "voc.json")])
+    assert r.exit_code == 0, r.output
+    return tmp_path / "ds"
+
+
+def _by_name(store: Path) -> dict[str, np.ndarray]:
+    with Dataset.open(store) as ds:
+        return {Path(s.name).stem: ds.read_mask(s.id) for s in ds.samples()}
+
+
+def _voc(shared_data: Path, stem: str) -> np.ndarray:
+    return read_mask(shared_data / "labelme/data_dataset_voc/SegmentationClass" / f"{stem}.png")
+
+
+@pytest.mark.parametrize("source,fmt", [("labelme/data_annotated", "labelme"),
+                                        ("labelme/data_dataset_coco/annotations.json", "coco")],
+                         ids=["labelme", "coco"])
+def test_labelme_and_its_coco_export_ingest_to_labelmes_own_masks(shared_data, voc_store, source, fmt):
+    maps = [a for k, v in VOC_MAP.items() for a in ("--map", f"{k}={v}")]
+    r = CliRunner().invoke(cli, ["-q", "ingest", str(shared_data / source), "--into", str(voc_store), *maps])
+    assert r.exit_code == 0, r.output
+    assert f"({fmt})" in r.output and "3 added, 3 with masks" in r.output
+    masks = _by_name(voc_store)
+    assert sorted(masks) == ["2011_000003", "2011_000006", "2011_000025"]
+    for stem, mask in masks.items():
+        voc = _voc(shared_data, stem)
+        # labelme's COCO export drops __ignore__ shapes: compare the pixels labelme did not mark as ignore
+        compare = voc != 255 if fmt == "coco" else np.ones_like(voc, bool)
+        assert int((mask != voc)[compare].sum()) <= 1, stem
+
+
+def test_coco_results_rle_ingest_needs_images(shared_data, tmp_path):
+    r = CliRunner().invoke(cli, ["init", str(tmp_path / "ds")])
+    results = shared_data / "coco-rle/instances_val2014_fakesegm100_results.json"
+    r = CliRunner().invoke(cli, ["-q", "ingest", str(results), "--into", str(tmp_path / "ds")])
+    assert r.exit_code == 1 and "--images" in r.output
