@@ -201,3 +201,40 @@ def check_image_size(image_path: Path, size_wh: tuple[int, int], *, source: Path
     if real_wh != tuple(size_wh):
         raise FormatError(f"annotation says image {image_path.name} is {size_wh[0]}x{size_wh[1]} (WxH) but the file "
                           f"is {real_wh[0]}x{real_wh[1]}; re-export the annotation against this image", path=source)
+
+
+# -- writers ---------------------------------------------------------------------------------------------------
+def write_folder_pair(ds: Any, out: Path, *, layer: str, encode_mask: Any, mask_ext: str = ".png",
+                      progress: Any = None) -> Path:
+    """Write ``out/images/<name>`` (the stored file's bytes) and ``out/masks/<stem><mask_ext>`` for every sample
+    with a mask in ``layer``, into a temp folder renamed onto ``out`` when complete (``out`` must not exist or be
+    empty). ``encode_mask(mask_hw) -> bytes``. Names that collide after taking the stem get the sample id added.
+    """
+    import shutil
+    import tempfile
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FormatError("output folder exists and is not empty; choose a new folder", path=out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        (tmp / "images").mkdir()
+        (tmp / "masks").mkdir()
+        samples = ds.samples(layer=layer)
+        used: set[str] = set()
+        for done, sample in enumerate(samples, 1):
+            stem = Path(sample.name).stem
+            if stem.lower() in used:
+                stem = f"{stem}_{sample.id}"
+            used.add(stem.lower())
+            image = ds.image_path(sample)
+            shutil.copyfile(image, tmp / "images" / f"{stem}{image.suffix}")
+            (tmp / "masks" / f"{stem}{mask_ext}").write_bytes(encode_mask(ds.read_mask(sample.id, layer)))
+            if progress:
+                progress(done, len(samples))
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -11,15 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from ..errors import FormatError
-from ..imageio import IMAGE_EXTENSIONS
+from ..imageio import IMAGE_EXTENSIONS, encode_mask_png
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions
+from .base import Item, ReadOptions, write_folder_pair
 
-__all__ = ["NAME", "detect", "read", "folder_pairs", "first_mask_mode"]
+__all__ = ["NAME", "detect", "read", "write", "folder_pairs", "first_mask_mode"]
 
 NAME = "index-folder"
 _PAIRS = [("images", "masks"), ("JPEGImages", "SegmentationClass"), ("img", "mask"), ("image", "label"),
@@ -82,3 +83,8 @@ def pairs_to_items(src: Path, mask_kind: str) -> Iterator[Item]:
 def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions()) -> Iterator[Item]:
     """Yield one Item per image; masks are index PNGs decoded by the ingest workers."""
     return pairs_to_items(src, "index")
+
+
+def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
+    """Write ``images/`` + ``masks/`` (L-mode PNGs, pixel = class id: what training code reads) for ``layer``."""
+    return write_folder_pair(ds, out, layer=layer, encode_mask=encode_mask_png, progress=progress)

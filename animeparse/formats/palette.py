@@ -11,16 +11,20 @@ store's label map and whose values are one colour or a list of colours.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from PIL import Image
 
 from ..errors import FormatError, LabelMapError
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions
+from .base import Item, ReadOptions, write_folder_pair
 from .index_folder import first_mask_mode, folder_pairs, pairs_to_items
 
-__all__ = ["NAME", "detect", "read", "load_palette"]
+__all__ = ["NAME", "detect", "read", "write", "load_palette"]
 
 NAME = "palette"
 
@@ -79,3 +83,15 @@ def _rgb(value: object, *, path: Path, key: str) -> tuple[int, int, int]:
     if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
         return (value[0], value[1], value[2])
     raise FormatError(f"colour for {key!r} must be [r, g, b] (0..255) or '#rrggbb', got {value!r}", path=path)
+
+
+def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
+    """Write ``images/`` + ``masks/`` as RGB PNGs in the label map's colours (255 = white) for ``layer``."""
+    colours = ds.labelmap.colors_array()
+
+    def encode(mask_hw: Any) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(colours[mask_hw]).save(buf, format="PNG")
+        return buf.getvalue()
+
+    return write_folder_pair(ds, out, layer=layer, encode_mask=encode, progress=progress)

@@ -29,7 +29,7 @@ from ..errors import AnimeparseError, FormatError
 from ..formats import FORMATS, detect_format
 from ..formats.base import Item, ReadOptions
 from ..fsutil import TMP_SUFFIX
-from ..labelmap import Remap
+from ..labelmap import IGNORE_INDEX, Remap
 from ..store import Dataset, PreparedSample, new_run_id
 from .dupes import DEFAULT_NEAR_DUP_BITS, NearDupIndex
 from .report import Finding, IngestError, IngestReport
@@ -235,7 +235,9 @@ def _id_lut(ds: Dataset, config: IngestConfig) -> np.ndarray | None:
 def _colours(ds: Dataset, options: ReadOptions) -> dict[int, int]:
     if options.palette is not None:
         return {(r << 16) | (g << 8) | b: i for (r, g, b), i in options.palette.items()}
-    return {(c.color[0] << 16) | (c.color[1] << 8) | c.color[2]: c.id for c in ds.labelmap.classes}
+    colours = {(c.color[0] << 16) | (c.color[1] << 8) | c.color[2]: c.id for c in ds.labelmap.classes}
+    colours.setdefault(0xFFFFFF, IGNORE_INDEX)  # white is ignore unless a class uses it (as label-map palettes do)
+    return colours
 
 
 def _add_unknown_colours(report: IngestReport, finding: Finding, sample: str) -> None:
