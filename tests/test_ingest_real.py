@@ -53,3 +53,30 @@ def test_coco_results_rle_ingest_needs_images(shared_data, tmp_path):
     results = shared_data / "coco-rle/instances_val2014_fakesegm100_results.json"
     r = CliRunner().invoke(cli, ["-q", "ingest", str(results), "--into", str(tmp_path / "ds")])
     assert r.exit_code == 1 and "--images" in r.output
+
+
+def test_crop_faces_from_the_tadne_grid(shared_data, tmp_path):
+    from animeparse import read_image
+
+    cascade = shared_data.parent / "models" / "lbpcascade_animeface.xml"
+    grid = shared_data / "anime-illustrations" / "tadne-grid-6x6.jpg"
+    (tmp_path / "src").mkdir()
+    pixels = read_image(grid)
+    from PIL import Image
+
+    Image.fromarray(pixels[:1024, :1536]).save(tmp_path / "src" / "six_tiles.png")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "src" / "blank.png")  # no face
+    runner = CliRunner()
+    runner.invoke(cli, ["init", str(tmp_path / "ds")])
+    r = runner.invoke(cli, ["-q", "ingest", str(tmp_path / "src"), "--into", str(tmp_path / "ds"),
+                            "--crop-faces", str(cascade), "--report", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [f["code"] for f in report["findings"]] == ["no_face"]
+    with Dataset.open(tmp_path / "ds") as ds:
+        samples = ds.samples()
+        assert len(samples) >= 4  # the cascade finds a face in 33 of the 36 tiles
+        for s in samples:
+            x0, y0, x1, y1 = s.meta["crop_xyxy"]
+            assert s.name.startswith("six_tiles_face") and x1 - x0 == y1 - y0
+            assert np.array_equal(ds.read_image(s), pixels[y0:y1, x0:x1])
