@@ -80,3 +80,27 @@ def test_crop_faces_from_the_tadne_grid(shared_data, tmp_path):
             x0, y0, x1, y1 = s.meta["crop_xyxy"]
             assert s.name.startswith("six_tiles_face") and x1 - x0 == y1 - y0
             assert np.array_equal(ds.read_image(s), pixels[y0:y1, x0:x1])
+
+
+def test_label_studio_polygon_export_uses_original_size(shared_data, tmp_path):
+    from PIL import Image
+
+    from animeparse.rasterize import polygon_to_mask
+
+    export = shared_data / "labelstudio-polygon" / "data_polygons.json"
+    (tmp_path / "uploads").mkdir()
+    Image.fromarray(np.zeros((426, 640, 3), np.uint8)).save(tmp_path / "uploads" / "000000000025.jpg")
+    runner = CliRunner()
+    runner.invoke(cli, ["init", str(tmp_path / "ds"), "--classes", "Airplane,Car", "--kind", "other"])
+    r = runner.invoke(cli, ["-q", "ingest", str(export), "--into", str(tmp_path / "ds"), "--images",
+                            str(tmp_path / "uploads")])
+    assert r.exit_code == 0, r.output
+    assert "(labelstudio)" in r.output and "1 added, 1 with masks" in r.output
+    (region,) = json.loads(export.read_text())[0]["annotations"][0]["result"]
+    points = np.array(region["value"]["points"]) / 100 * [region["original_width"], region["original_height"]]
+    with Dataset.open(tmp_path / "ds") as ds:
+        (s,) = ds.samples()
+        mask = ds.read_mask(s.id)
+        assert mask.shape == (426, 640) and s.meta["ls_task_id"] == 68501
+        assert np.array_equal(mask == ds.labelmap.id_of("Airplane"), polygon_to_mask(points, (426, 640)))
+        assert ds.mask_record(s.id).origin["ls_annotation_id"] == 211797

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from . import celebamask, coco, images, index_folder, labelme, palette
+from . import celebamask, coco, images, index_folder, labelme, labelstudio, palette
 
 __all__ = ["FORMATS", "detect_format", "detect_scores"]
 
@@ -14,6 +14,7 @@ FORMATS: dict[str, ModuleType] = {
     palette.NAME: palette,
     coco.NAME: coco,
     labelme.NAME: labelme,
+    labelstudio.NAME: labelstudio,
     celebamask.NAME: celebamask,
     images.NAME: images,
 }
