@@ -29,12 +29,13 @@ __all__ = [
     "write_mask",
     "pixel_sha256",
     "image_size_wh",
-    "dhash64",
+    "dhash",
     "png_with_palette",
 ]
 
 log = logging.getLogger(__name__)
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
@@ -63,6 +64,34 @@ def _open(path: Path, data: bytes | None = None) -> Image.Image:
         raise FormatError(f"image could not be decoded ({err}); the file is truncated or corrupt", path=path) from err
 
 
+def _fast_png(data: bytes, mode: str) -> npt.NDArray[np.uint8] | None:
+    """Decode a plain PNG with OpenCV, ~1.7x faster than Pillow and pixel-identical (PNG is lossless).
+
+    Only 8-bit, non-transparent PNGs whose Pillow mode is ``mode`` ("RGB" or "L") and that carry no EXIF
+    orientation; anything else, and any file OpenCV cannot decode (truncated, corrupt), returns None so the caller
+    takes the Pillow path with its checks and errors. JPEG always goes through Pillow: two JPEG decoders may
+    differ by a pixel, and sample ids hash decoded pixels.
+    """
+    if not data.startswith(_PNG_SIGNATURE) or len(data) < 33 or data[24] != 8:  # IHDR bit depth
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # header only
+            if img.mode != mode or "transparency" in img.info or img.getexif().get(0x0112, 1) != 1:
+                return None
+            size_wh = img.size
+    except Exception:  # noqa: BLE001 - any header problem: let the Pillow path report it
+        return None
+    if size_wh[0] * size_wh[1] > (Image.MAX_IMAGE_PIXELS or float("inf")):
+        return None  # Pillow's path raises the decompression-bomb error
+    import cv2
+
+    flag = (cv2.IMREAD_COLOR_RGB if mode == "RGB" else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if arr is None or arr.shape[:2] != (size_wh[1], size_wh[0]):
+        return None
+    return arr
+
+
 def read_image(path: Path | str, *, data: bytes | None = None) -> npt.NDArray[np.uint8]:
     """Read an image as HxWx3 uint8 RGB, EXIF orientation applied (``data``: the file's bytes, already read).
 
@@ -70,6 +99,16 @@ def read_image(path: Path | str, *, data: bytes | None = None) -> npt.NDArray[np
     composited on white (what a viewer shows). 16-bit and float images are scaled to 0..255.
     """
     path = Path(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as err:
+            raise FormatError("file not found; check the path", path=path) from err
+        except OSError as err:
+            raise FormatError(f"could not be read ({err.strerror or err})", path=path) from err
+    fast = _fast_png(data, "RGB")
+    if fast is not None:
+        return fast
     img = _open(path, data)
     try:
         img = ImageOps.exif_transpose(img) or img
@@ -112,6 +151,9 @@ def read_mask(path: Path | str, *, data: bytes | None = None) -> npt.NDArray[np.
     EXIF orientation is not applied: masks are written by tools that ignore it. ``data``: the file's bytes.
     """
     path = Path(path)
+    fast = _fast_png(data, "L") if data is not None else None
+    if fast is not None:
+        return fast
     img = _open(path, data)
     if img.mode in ("L", "P"):
         return np.asarray(img, dtype=np.uint8).copy()
@@ -181,15 +223,13 @@ def pixel_sha256(image_hwc: npt.NDArray[np.uint8]) -> str:
     return h.hexdigest()
 
 
-def dhash64(image_hwc: npt.NDArray[np.uint8]) -> str:
-    """64-bit difference hash (grey 9x8 box-resize, left/right comparisons) as 16 hex chars; near-duplicate key."""
-    grey = Image.fromarray(image_hwc).convert("L").resize((9, 8), Image.Resampling.BOX)
+def dhash(image_hwc: npt.NDArray[np.uint8]) -> str:
+    """256-bit difference hash as 64 hex chars: grey, box-resized to 17x16, each pixel compared with its right
+    neighbour. The near-duplicate key: re-encodes, resizes and light edits move it by a few bits (at most 12 seen),
+    while aligned portraits that are different pictures stay 15+ bits apart (a 64-bit hash put them 2 apart)."""
+    grey = Image.fromarray(image_hwc).convert("L").resize((17, 16), Image.Resampling.BOX)
     px = np.asarray(grey, dtype=np.int16)
-    bits = (px[:, 1:] > px[:, :-1]).reshape(-1)
-    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+    return np.packbits(px[:, 1:] > px[:, :-1]).tobytes().hex()
 
 
 def png_with_palette(data: bytes, palette: list[int]) -> bytes | None:

@@ -58,10 +58,19 @@ class LabelMap:
     ignore_index: int = IGNORE_INDEX
     _by_id: dict[int, LabelClass] = field(init=False, repr=False, compare=False)
     _by_name: dict[str, LabelClass] = field(init=False, repr=False, compare=False)
+    _palette: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _valid: npt.NDArray[np.bool_] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {c.id: c for c in self.classes})
         object.__setattr__(self, "_by_name", {c.name: c for c in self.classes})
+        # hot in ingest (every mask): computed once; the map is frozen
+        object.__setattr__(self, "_palette", tuple(int(v) for v in self.colors_array().reshape(-1)))
+        valid = np.zeros(256, bool)
+        valid[[c.id for c in self.classes]] = True
+        valid[self.ignore_index] = True
+        valid.setflags(write=False)
+        object.__setattr__(self, "_valid", valid)
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -188,14 +197,11 @@ class LabelMap:
 
     def palette(self) -> list[int]:
         """A 768-entry flat palette for PIL P-mode images."""
-        return [int(v) for v in self.colors_array().reshape(-1)]
+        return list(self._palette)
 
     def valid_lut(self) -> npt.NDArray[np.bool_]:
-        """256 bools: True for the map's ids and the ignore index."""
-        lut = np.zeros(256, bool)
-        lut[self.ids] = True
-        lut[self.ignore_index] = True
-        return lut
+        """256 bools (read-only): True for the map's ids and the ignore index."""
+        return self._valid
 
     def flip_lut(self) -> npt.NDArray[np.uint8]:
         """256 uint8 lookup swapping each class with its flip partner (use after a horizontal flip)."""

@@ -118,3 +118,31 @@ def test_pixel_hash_equal_across_lossless_formats(tmp_path):
     other = pixels.copy()
     other[0, 0, 0] ^= 1
     assert pixel_sha256(other) not in hashes
+
+
+@pytest.mark.parametrize("kind", ["rgb", "rgb-interlaced", "grey-mask", "rgb16", "palette-mask"])
+def test_fast_png_path_equals_pillow(tmp_path, kind):
+    """OpenCV decodes plain PNGs for speed; pixels must equal Pillow's exactly (sample ids hash them)."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "x.png"
+    if kind.startswith("rgb16"):
+        import cv2
+
+        cv2.imwrite(str(path), rng.integers(0, 65535, (17, 23, 3), dtype=np.uint16))
+    elif kind == "grey-mask":
+        Image.fromarray(rng.integers(0, 19, (17, 23), dtype=np.uint8), mode="L").save(path)
+    elif kind == "palette-mask":
+        img = Image.fromarray(rng.integers(0, 19, (17, 23), dtype=np.uint8), mode="L").convert("P")
+        img.putpalette([(i * 37) % 256 for i in range(768)])
+        img.save(path)
+    else:
+        Image.fromarray(rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)).save(path, interlace=kind.endswith("ed"))
+    pil = Image.open(path)
+    data = path.read_bytes()
+    if kind.endswith("mask"):
+        expected = np.asarray(pil)
+        assert np.array_equal(read_mask(path, data=data), expected)
+    else:
+        expected = np.asarray(pil.convert("RGB"))
+        assert np.array_equal(read_image(path, data=data), expected)
+        assert np.array_equal(read_image(path), expected)

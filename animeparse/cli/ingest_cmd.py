@@ -11,6 +11,7 @@ from ..formats import FORMATS, detect_scores
 from ..formats.base import ReadOptions, class_map_from_pairs
 from ..formats.palette import load_palette
 from ..ingest import IngestConfig, IngestError, ingest
+from ..ingest.dupes import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
 from ..labelmap import load_remap
 from ..store import Dataset
 from .common import StageBars
@@ -49,8 +50,9 @@ from .common import StageBars
               help="Write the full report (every finding) as JSON.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
               help="Decoding processes (default: one per core; 0 = none).")
-@click.option("--near-dup-bits", type=click.IntRange(-1, 32), default=5, show_default=True,
-              help="dHash bits (of 64) that may differ for near duplicates; -1 turns the check off.")
+@click.option("--near-dup-bits", type=click.IntRange(-1, MAX_NEAR_DUP_BITS), default=DEFAULT_NEAR_DUP_BITS,
+              show_default=True, help="dHash bits (of 256) that may differ for near duplicates; -1 turns the check "
+                                      "off.")
 def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[str, ...], remap: str | None,
                palette: Path | None, resize_masks: str | None, alpha_threshold: int, images_dir: Path | None,
                crop_faces: Path | None, crop_margin: float, recursive: bool, on_error: str, strict: bool,

@@ -147,7 +147,7 @@ def _check(ds: Dataset, src: Path, name: str, config: IngestConfig, ctx: WorkerC
                         report.near_duplicates += 1
                         report.findings.append(Finding(
                             "warning", "near_duplicate", str(item.image_path),
-                            f"{item.image_path}: near duplicate of sample {other} ({dist} of 64 hash bits differ); "
+                            f"{item.image_path}: near duplicate of sample {other} ({dist} of 256 hash bits differ); "
                             f"both are in group {group}, which splits keep together", {"sample": other,
                                                                                         "distance": dist}))
                     index.add_many([(prepared.id, groups.get(prepared.id), prepared.phash)])
@@ -163,10 +163,14 @@ def _commit(ds: Dataset, spool: Path, groups: dict[str, str], report: IngestRepo
     """Phase 2: commit the spooled samples in batches; each batch's files first, then its rows together."""
     batch: list[PreparedSample] = []
     done = 0
+    # groups of samples already in the store go with the first batch; new samples' with their own batch
+    pending_existing = {sid: g for sid, g in groups.items() if sid in ds}
 
     def flush() -> None:
-        nonlocal done
-        batch_groups = {sid: g for sid, g in groups.items() if sid in {p.id for p in batch} or sid in ds}
+        nonlocal done, pending_existing
+        batch_groups = {p.id: groups[p.id] for p in batch if p.id in groups}
+        batch_groups.update(pending_existing)
+        pending_existing = {}
         added = ds.add_prepared(batch, run_id=run_id, dup_groups=batch_groups)
         report.added += sum(added)
         report.with_mask += sum(a and bool(p.masks) for a, p in zip(added, batch))

@@ -26,7 +26,7 @@ MIGRATIONS: list[str] = [
         height      INTEGER NOT NULL,
         sha256      TEXT NOT NULL,                 -- pixel SHA-256 (decoded RGB + shape)
         file_sha256 TEXT NOT NULL,                 -- SHA-256 of the stored file's bytes (bit-rot check)
-        phash       TEXT NOT NULL DEFAULT '',      -- 64-bit difference hash, hex
+        phash       TEXT NOT NULL DEFAULT '',      -- 256-bit difference hash, hex
         dup_group   TEXT,
         split       TEXT NOT NULL DEFAULT 'train',
         tags        TEXT NOT NULL DEFAULT '[]',    -- JSON list, sorted

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import FormatError
-from ..imageio import dhash64, encode_mask_png, pixel_sha256, read_image
+from ..imageio import dhash, encode_mask_png, pixel_sha256, read_image
 from ..labelmap import LabelMap
 
 __all__ = ["MaskInput", "PreparedMask", "PreparedSample", "prepare_sample", "check_mask", "class_counts",
@@ -147,7 +147,7 @@ def prepare_sample(image_path: Path | str, *, labelmap: LabelMap, masks: Mapping
                                            json.dumps(dict(m.origin), sort_keys=True, default=str), m.score))
     file_sha = hashlib.sha256(data if data is not None else file_bytes).hexdigest()
     return PreparedSample(
-        id=sha[:16], sha256=sha, phash=dhash64(pixels), width=width, height=height, ext=ext, file_sha256=file_sha,
+        id=sha[:16], sha256=sha, phash=dhash(pixels), width=width, height=height, ext=ext, file_sha256=file_sha,
         source_path=str(image_path), data=data, name=name or image_path.name,
         source=source if source is not None else str(image_path), split=split, tags=tuple(sorted(set(tags))),
         meta=dict(meta or {}), masks=tuple(prepared_masks), parent_id=parent_id, parent_run=parent_run,
