@@ -74,9 +74,11 @@ def _fast_png(data: bytes, mode: str) -> npt.NDArray[np.uint8] | None:
     """
     if not data.startswith(_PNG_SIGNATURE) or len(data) < 33 or data[24] != 8:  # IHDR bit depth
         return None
+    if b"eXIf" in data:  # may carry an orientation; Pillow's getexif() would decode the whole image to find out
+        return None
     try:
         with Image.open(io.BytesIO(data)) as img:  # header only
-            if img.mode != mode or "transparency" in img.info or img.getexif().get(0x0112, 1) != 1:
+            if img.mode != mode or "transparency" in img.info:
                 return None
             size_wh = img.size
     except Exception:  # noqa: BLE001 - any header problem: let the Pillow path report it

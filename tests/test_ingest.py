@@ -229,3 +229,16 @@ def test_sigkill_during_commit_then_rerun_equals_uninterrupted(tmp_path, danboor
         got = [(s.id, s.name, s.file_sha256, d.mask_record(s.id).sha256) for s in d.samples()]
         assert not list(d.root.glob(".*.tmp"))
     assert got == expected
+
+
+def test_same_pixels_different_files_in_one_run_keep_the_first_files_bytes(tmp_path, ds):
+    (tmp_path / "src" / "images").mkdir(parents=True)
+    image = generate_face(5, 0, size=64)[0]
+    Image.fromarray(image).save(tmp_path / "src" / "images" / "a.png", compress_level=0)
+    Image.fromarray(image).save(tmp_path / "src" / "images" / "b.png", compress_level=9)
+    report = ingest(ds, tmp_path / "src", IngestConfig(workers=2, format="images"))
+    (s,) = ds.samples()
+    assert report.added == 1 and report.duplicates == 1 and s.name == "images/a.png"
+    stored = ds.image_path(s).read_bytes()
+    assert stored == (tmp_path / "src" / "images" / "a.png").read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == s.file_sha256

@@ -18,7 +18,6 @@ from PIL import Image
 from ..errors import AnimeparseError, FormatError
 from ..facecrop import crop
 from ..formats.base import Item, ReadOptions
-from ..fsutil import atomic_write_bytes
 from ..imageio import png_with_palette, read_image, read_mask
 from ..labelmap import LabelMap
 from ..labelorder import suspect_label_order
@@ -149,14 +148,18 @@ def prepare_item(item: Item, ctx: WorkerContext) -> tuple[PreparedSample | None,
 
 def _stage(p: PreparedSample, file_bytes: bytes, staging: Path) -> PreparedSample:
     """Write the image and mask files into the store's staging folder now, on this core, so the single writer
-    only renames them into place at commit (a refused run deletes the folder: the store is left as it was)."""
-    image = staging / f"{p.id}{p.ext}"
-    # no fsync per file: the commit makes each batch durable with one sync before its rows are written
-    atomic_write_bytes(image, p.data if p.data is not None else file_bytes, fsync=False)
+    only renames them into place at commit (a refused run deletes the folder: the store is left as it was).
+
+    Plain writes, no temp file and no fsync: the staging folder is private to this run and only files of items
+    that came back complete are committed; the commit syncs each batch once before its rows are written."""
+    # names carry the content hash: two items with the same pixels (same id) but different file bytes never
+    # write the same staged file
+    image = staging / f"{p.id}-{p.file_sha256[:16]}{p.ext}"
+    image.write_bytes(p.data if p.data is not None else file_bytes)
     masks = []
     for m in p.masks:
-        path = staging / f"{p.id}.{m.layer.replace('/', '~')}.png"
-        atomic_write_bytes(path, m.png, fsync=False)
+        path = staging / f"{p.id}-{m.sha256[:16]}.{m.layer.replace('/', '~')}.png"
+        path.write_bytes(m.png)
         masks.append(replace(m, png=b"", staged=str(path)))
     return replace(p, data=None, staged=str(image), masks=tuple(masks))
 
