@@ -46,9 +46,20 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from . import demo_cmds, export_cmds, ingest_cmd, prelabel_cmds, pseudo_cmds, qa_cmds, stats_cmds, store_cmds
+    from . import (
+        demo_cmds,
+        export_cmds,
+        ingest_cmd,
+        ls_cmds,
+        prelabel_cmds,
+        pseudo_cmds,
+        qa_cmds,
+        stats_cmds,
+        store_cmds,
+    )
 
-    for module in (store_cmds, ingest_cmd, qa_cmds, stats_cmds, prelabel_cmds, pseudo_cmds, export_cmds, demo_cmds):
+    for module in (store_cmds, ingest_cmd, qa_cmds, stats_cmds, prelabel_cmds, ls_cmds, pseudo_cmds, export_cmds,
+                   demo_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 
