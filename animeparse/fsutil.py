@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_json", "TMP_SUFFIX", "fsync_dir", "sync_all"]
+__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_json", "TMP_SUFFIX", "fsync_dir", "sync_all",
+           "read_json"]
 
 TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0o022)
@@ -70,3 +71,20 @@ def fsync_dir(path: Path) -> None:
 def sync_all() -> None:
     """Flush every dirty file to disk (one ``sync(2)``): cheaper than an fsync per file for a batch of many."""
     os.sync()
+
+
+def read_json(path: Path, *, error: type[Exception], what: str = "a JSON document") -> Any:
+    """Parse a UTF-8 JSON file (a BOM is allowed); every failure becomes ``error(message, path=path)`` naming the
+    problem and the fix. ``what`` names the kind of file for the nesting message."""
+    try:
+        with open(path, "rb") as fh:
+            return json.loads(fh.read().decode("utf-8-sig"))
+    except OSError as err:
+        raise error(f"cannot be read ({err.strerror or err})", path=path) from err  # type: ignore[call-arg]
+    except UnicodeDecodeError as err:
+        raise error("is not UTF-8 text; save it as UTF-8 JSON", path=path) from err  # type: ignore[call-arg]
+    except json.JSONDecodeError as err:
+        raise error(f"is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})",  # type: ignore[call-arg]
+                    path=path) from err
+    except RecursionError as err:
+        raise error(f"is nested too deeply to be {what}", path=path) from err  # type: ignore[call-arg]

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import LabelMapError
+from .fsutil import read_json
 from .resources import schemas_dir, validate_json
 
 __all__ = [
@@ -286,14 +287,7 @@ def load_remap(source: str, target: str) -> Remap:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise LabelMapError("is not UTF-8 text; save it as UTF-8 JSON", path=path) from err
-    except json.JSONDecodeError as err:
-        raise LabelMapError(f"is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})", path=path) from err
-    except RecursionError as err:
-        raise LabelMapError("is nested too deeply to be a label map", path=path) from err
+    return read_json(path, error=LabelMapError, what="a label map")
 
 
 def _default_partner(name: str, names: list[str]) -> str | None:

@@ -8,7 +8,6 @@ files) happens in :mod:`animeparse.ingest`'s worker processes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -20,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import FormatError, LabelMapError
+from ..fsutil import read_json
 from ..imageio import image_size_wh
 from ..labelmap import IGNORE_INDEX, LabelMap
 
@@ -144,17 +144,7 @@ def class_map_from_pairs(pairs: Iterable[str]) -> dict[str, str]:
 # -- helpers for readers of annotation files (COCO, LabelMe, Label Studio) ------------------------------------
 def load_json_file(path: Path) -> Any:
     """Parse a JSON file; every failure becomes a FormatError naming the file and the fix."""
-    try:
-        with open(path, "rb") as fh:
-            return json.loads(fh.read().decode("utf-8-sig"))
-    except OSError as err:
-        raise FormatError(f"cannot be read ({err.strerror or err})", path=path) from err
-    except UnicodeDecodeError as err:
-        raise FormatError("is not UTF-8 text; save it as UTF-8 JSON", path=path) from err
-    except json.JSONDecodeError as err:
-        raise FormatError(f"is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})", path=path) from err
-    except RecursionError as err:
-        raise FormatError("is nested too deeply to be an annotation file", path=path) from err
+    return read_json(path, error=FormatError, what="an annotation file")
 
 
 def find_annotated_image(relative: str, *, source: Path, options: ReadOptions) -> Path:
