@@ -1,12 +1,12 @@
-"""Near-duplicate lookup over 256-bit difference hashes (Hamming distance), sublinear in the store size.
+"""Near-duplicate lookup over 256-bit difference hashes (Hamming distance).
 
-Multi-index hashing: the hash is cut into 16 bands of 16 bits. Two hashes within 15 differing bits agree exactly
-on at least one band (pigeonhole), so only samples sharing a band are compared bit by bit.
+Every query is compared with every indexed hash, vectorised: the hashes live in one N x 4 uint64 array and the
+distance is ``bitwise_count(xor).sum()``, about 3 ms per query at 100k samples (measured here). (Band-based multi-index hashing
+was tried first: aligned portraits share many band values, so the candidate sets were most of the store and the
+Python-level set unions cost more than this.)
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 import numpy as np
 
@@ -16,10 +16,7 @@ __all__ = ["NearDupIndex", "DEFAULT_NEAR_DUP_BITS", "MAX_NEAR_DUP_BITS"]
 # +10 brightness move a hash by at most 12 bits (95% within 4); the nearest of 200 synthetic portraits is 15+
 # bits away and of 36 real illustrations 65+.
 DEFAULT_NEAR_DUP_BITS = 12
-BANDS = 16
-MAX_NEAR_DUP_BITS = BANDS - 1  # beyond this the band lookup could miss a match
-
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+MAX_NEAR_DUP_BITS = 64
 
 
 class NearDupIndex:
@@ -32,39 +29,32 @@ class NearDupIndex:
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
         self._groups: list[str | None] = []
-        self._hashes: list[bytes] = []
-        self._bands: dict[tuple[int, bytes], list[int]] = defaultdict(list)
+        self._hashes = np.zeros((64, 4), np.uint64)  # grown by doubling; rows [0, len(ids)) are used
 
     def add_many(self, rows: list[tuple[str, str | None, str]]) -> None:
         """Add (id, group or None, 64-hex hash) rows; rows with a hash of another length are not indexed."""
         for sid, group, hexhash in rows:
             if len(hexhash) != 64:
                 continue
-            raw = bytes.fromhex(hexhash)
-            i = len(self._ids)
-            self._pos[sid] = i
+            n = len(self._ids)
+            if n == len(self._hashes):
+                self._hashes = np.concatenate([self._hashes, np.zeros_like(self._hashes)])
+            self._hashes[n] = np.frombuffer(bytes.fromhex(hexhash), np.uint64)
+            self._pos[sid] = n
             self._ids.append(sid)
             self._groups.append(group)
-            self._hashes.append(raw)
-            for b in range(BANDS):
-                self._bands[(b, raw[2 * b:2 * b + 2])].append(i)
 
     def match(self, hexhash: str) -> tuple[str, str | None, int] | None:
         """(id, group, distance) of the nearest indexed sample within ``max_bits``, or None."""
-        if self.max_bits < 0 or len(hexhash) != 64 or not self._ids:
+        n = len(self._ids)
+        if self.max_bits < 0 or len(hexhash) != 64 or not n:
             return None
-        raw = bytes.fromhex(hexhash)
-        candidates = sorted({i for b in range(BANDS) for i in self._bands.get((b, raw[2 * b:2 * b + 2]), ())})
-        if not candidates:
-            return None
-        mine = np.frombuffer(raw, np.uint8)
-        theirs = np.frombuffer(b"".join(self._hashes[i] for i in candidates), np.uint8).reshape(-1, 32)
-        dist = _POPCOUNT[theirs ^ mine].sum(axis=1)
+        mine = np.frombuffer(bytes.fromhex(hexhash), np.uint64)
+        dist = np.bitwise_count(self._hashes[:n] ^ mine).sum(axis=1, dtype=np.int64)
         best = int(np.argmin(dist))
         if dist[best] > self.max_bits:
             return None
-        i = candidates[best]
-        return self._ids[i], self._groups[i], int(dist[best])
+        return self._ids[best], self._groups[best], int(dist[best])
 
     def set_group(self, sample_id: str, group: str) -> None:
         self._groups[self._pos[sample_id]] = group
