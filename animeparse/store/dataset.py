@@ -359,8 +359,17 @@ class Dataset:
         return rec
 
     def set_split(self, sample_ids: list[str], split: str) -> None:
+        self.set_splits({sid: split for sid in sample_ids})
+
+    def set_splits(self, assignment: Mapping[str, str], *, add_tags: tuple[str, ...] | list[str] = ()) -> None:
+        """Move samples to splits ({id: split}) and add ``add_tags`` to each, all in one transaction."""
         with self.transaction() as db:
-            db.executemany("UPDATE samples SET split = ? WHERE id = ?", [(split, s) for s in sample_ids])
+            for sid, split in assignment.items():
+                row = db.execute("SELECT tags FROM samples WHERE id = ?", (sid,)).fetchone()
+                if row is None:
+                    raise StoreError(f"no sample {sid!r} in this store", path=self.root, sample_id=sid)
+                tags = sorted({*json.loads(row[0]), *add_tags})
+                db.execute("UPDATE samples SET split = ?, tags = ? WHERE id = ?", (split, json.dumps(tags), sid))
 
     def add_tags(self, sample_id: str, tags: list[str]) -> None:
         with self.transaction() as db:

@@ -1,0 +1,151 @@
+"""PNG plots of :class:`DatasetStats`, drawn with matplotlib's Agg canvas.
+
+Figures are built with ``matplotlib.figure.Figure`` and an explicit ``FigureCanvasAgg`` rather than pyplot: no
+global backend switch, no figure registry to leak from a long-running process, and the same bytes on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .compute import DatasetStats
+
+__all__ = ["PLOTS", "write_plots"]
+
+_EDGE = "#404040"  # class colours include black and white: an outline keeps every bar visible
+# matplotlib 3.10 renamed boxplot's vert=False to orientation="horizontal" (and deprecated the old spelling)
+_HORIZONTAL: dict[str, Any] = ({"orientation": "horizontal"} if tuple(int(v) for v in
+                               matplotlib.__version__.split(".")[:2]) >= (3, 10) else {"vert": False})
+
+
+def _rgb(c: tuple[int, int, int]) -> tuple[float, float, float]:
+    return (c[0] / 255, c[1] / 255, c[2] / 255)
+
+
+def _figure(rows: int) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(8, max(3.0, 0.32 * rows + 1.2)), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _class_bars(stats: DatasetStats, column: str, xlabel: str, title: str) -> Figure:
+    table = _plotted_classes(stats.classes)
+    fig, ax = _figure(len(table))
+    y = np.arange(len(table))
+    ax.barh(y, table[column].fillna(0).to_numpy(), color=[_rgb(stats.colors[n]) for n in table["name"]],
+            edgecolor=_EDGE, linewidth=0.6)
+    ax.set_yticks(y, [f"{i} {n}" for i, n in zip(table["id"], table["name"])])
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+    return fig
+
+
+def pixel_share_plot(stats: DatasetStats) -> Figure:
+    return _class_bars(stats, "pixel_share", "share of labelled pixels",
+                       f"Pixel share per class ({stats.layer}, {stats.labelled} labelled samples)")
+
+
+def presence_plot(stats: DatasetStats) -> Figure:
+    return _class_bars(stats, "presence", "share of labelled samples containing the class",
+                       f"Class presence ({stats.layer})")
+
+
+def area_plot(stats: DatasetStats) -> Figure:
+    """Box plots of pixels per sample for each class, over the samples that contain it (log scale)."""
+    table = _plotted_classes(stats.classes)
+    fig, ax = _figure(len(table))
+    data = [stats.sample_pixels[n].to_numpy() for n in table["name"]]
+    data = [d[d > 0] for d in data]
+    keep = [i for i, d in enumerate(data) if d.size]
+    if keep:
+        boxes = ax.boxplot([data[i] for i in keep], positions=keep, patch_artist=True, widths=0.6,
+                           flierprops={"markersize": 2}, medianprops={"color": "black"}, **_HORIZONTAL)
+        for patch, i in zip(boxes["boxes"], keep):
+            patch.set_facecolor(_rgb(stats.colors[table["name"].iloc[i]]))
+            patch.set_edgecolor(_EDGE)
+        ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, "no labelled samples", ha="center", va="center", transform=ax.transAxes)
+    ax.set_yticks(np.arange(len(table)), [f"{i} {n}" for i, n in zip(table["id"], table["name"])])
+    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_xlabel("pixels per sample (samples containing the class)")
+    ax.set_title(f"Mask area per class ({stats.layer})")
+    return fig
+
+
+def image_size_plot(stats: DatasetStats) -> Figure:
+    """Width against height, marker area by the number of samples of that size."""
+    fig = Figure(figsize=(6, 5), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    sizes = stats.image_sizes
+    if len(sizes):
+        counts = sizes["samples"].to_numpy(np.float64)
+        ax.scatter(sizes["width"], sizes["height"], s=20 + 300 * counts / counts.max(), alpha=0.6,
+                   color="#4c72b0", edgecolor=_EDGE)
+        for w, h, n in sizes.head(10).itertuples(index=False):
+            ax.annotate(str(n), (w, h), ha="center", va="center", fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("width (px)")
+    ax.set_ylabel("height (px)")
+    ax.set_title(f"Image sizes ({stats.samples} samples, {len(sizes)} distinct)")
+    return fig
+
+
+def split_presence_plot(stats: DatasetStats) -> Figure:
+    """Per class, the share of each split's labelled samples that contain it (one bar per split)."""
+    table = _plotted_classes(stats.classes)
+    k = max(1, len(stats.splits))
+    fig, ax = _figure(int(len(table) * (1 + 0.3 * k)))
+    y = np.arange(len(table))
+    height = 0.8 / k
+    presence = stats.split_presence.set_index("id")
+    for j, split in enumerate(stats.splits):
+        values = presence.loc[table["id"], f"{split}_presence"].fillna(0).to_numpy()
+        ax.barh(y - 0.4 + height * (j + 0.5), values, height=height, label=split, color=f"C{j % 10}",
+                edgecolor=_EDGE, linewidth=0.4)
+    ax.set_yticks(y, [f"{i} {n}" for i, n in zip(table["id"], table["name"])])
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+    ax.set_xlabel("share of the split's labelled samples containing the class")
+    ax.set_title("Class presence by split")
+    if stats.splits:
+        ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def _plotted_classes(classes: pd.DataFrame) -> pd.DataFrame:
+    """Every label-map class; the ignore row only when some ignore pixels exist."""
+    return classes[(classes["name"] != "ignore") | (classes["pixels"] > 0)].reset_index(drop=True)
+
+
+PLOTS: dict[str, Callable[[DatasetStats], Figure]] = {
+    "class_pixel_share.png": pixel_share_plot,
+    "class_presence.png": presence_plot,
+    "class_area.png": area_plot,
+    "image_sizes.png": image_size_plot,
+    "split_presence.png": split_presence_plot,
+}
+
+
+def write_plots(stats: DatasetStats, folder: Path) -> list[Path]:
+    """Draw every plot of :data:`PLOTS` into ``folder``; return the paths in that order."""
+    paths = []
+    for name, draw in PLOTS.items():
+        fig = draw(stats)
+        # no Software/date metadata: the same statistics give the same bytes
+        fig.savefig(folder / name, format="png", metadata={"Software": None})
+        paths.append(folder / name)
+    return paths
