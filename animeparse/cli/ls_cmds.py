@@ -1,5 +1,172 @@
-"""Commands of this area (filled in by its issue)."""
+"""``ls``: the Label Studio round trip (``config``, ``push``, ``pull``)."""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..annotate.client import DEFAULT_URL, TOKEN_ENV, URL_ENV
+from ..annotate.pull import DEFAULT_ALPHA_THRESHOLD
+from ..annotate.push import DOCUMENT_ROOT_ENV, IMAGE_MODES
+from .common import progress_bar
+
+
+def _server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--url, --token, --project: shared by push and pull."""
+    fn = click.option("--project", required=True, help="Project title (created by push when missing).")(fn)
+    fn = click.option("--token", envvar=TOKEN_ENV, show_envvar=True, default=None,
+                      help="API token (Account & Settings in Label Studio). Prefer the environment variable: an "
+                           "option is visible to other users in the process list. Never printed or logged.")(fn)
+    fn = click.option("--url", envvar=URL_ENV, show_envvar=True, default=DEFAULT_URL, show_default=True,
+                      help="Label Studio server URL.")(fn)
+    return fn
+
+
+_STORE = click.Path(path_type=Path, file_okay=False, exists=True)
+
+
+@click.group("ls")
+def ls_group() -> None:
+    """Round trip through Label Studio: pre-labels out as predictions, corrections back as gt.
+
+    \b
+    Example:
+      bash scripts/label-studio-local.sh &          # a local server; prints how to get the token
+      animeparse ls push my-ds --project faces --layer prelabel/run1
+      animeparse ls pull my-ds --project faces
+    """
+
+
+@ls_group.command("config")
+@click.option("--labelmap", "labelmap_name", default="danbooru-parsing", show_default=True,
+              help="Bundled label map name or a label map JSON file (a store's labelmap.json works).")
+@click.option("--sam", is_flag=True, help="Add the KeyPointLabels/RectangleLabels prompt controls for an "
+                                          "interactive SAM backend.")
+def config_cmd(labelmap_name: str, sam: bool) -> None:
+    """Print the Label Studio labelling config (XML) for a label map.
+
+    \b
+    Example:
+      animeparse ls config --labelmap danbooru-parsing > config.xml
+      animeparse ls config --labelmap my-ds/labelmap.json --sam
+    """
+    from ..annotate.config import label_config
+    from ..labelmap import load_labelmap
+
+    click.echo(label_config(load_labelmap(labelmap_name), sam=sam), nl=False)
+
+
+@ls_group.command("push")
+@click.argument("dataset", type=_STORE)
+@_server_options
+@click.option("--layer", default=None, metavar="prelabel/RUN|none",
+              help="Prelabel layer sent as predictions (model_version = RUN). Default: the store's only prelabel "
+                   "layer; 'none' sends no predictions.")
+@click.option("--only", multiple=True, metavar="FILTER",
+              help="Push only samples that pass: unlabeled (no gt yet), labeled, status:NAME, tag:NAME, split:NAME. "
+                   "Repeat to combine (all must hold).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most N samples, lowest prelabel score first.")
+@click.option("--images", type=click.Choice(IMAGE_MODES), default="upload", show_default=True,
+              help="upload: copy the images into Label Studio; local-files: the server reads them from the store "
+                   "(it must lie under the server's local-files document root).")
+@click.option("--document-root", type=click.Path(path_type=Path, file_okay=False), default=None,
+              envvar=DOCUMENT_ROOT_ENV, show_envvar=True,
+              help="The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (for --images local-files).")
+@click.option("--sam", is_flag=True, help="Create the project with the SAM prompt controls.")
+def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: str | None, only: tuple[str, ...],
+             limit: int | None, images: str, document_root: Path | None, sam: bool) -> None:
+    """Create or update a project: one task per sample, the prelabel layer as predictions.
+
+    Pushing again adds only what is missing (tasks are found by sample id).
+
+    \b
+    Example:
+      export LABEL_STUDIO_API_KEY=...   # Account & Settings in Label Studio
+      animeparse ls push my-ds --project faces --only unlabeled --limit 200
+      animeparse ls push my-ds --project faces --images local-files --document-root ~
+    """
+    from ..annotate import Connection, PushConfig, push
+    from ..store import Dataset
+
+    config = PushConfig(project=project, layer=layer, only=only, limit=limit, images=images,
+                        document_root=document_root, sam_prompts=sam)
+    conn = Connection.open(url, token)
+    with Dataset.open(dataset) as ds, progress_bar("tasks") as progress:
+        report = push(ds, conn, config, progress=progress)
+    state = "created" if report.project_created else ("config updated" if report.config_updated else "existing")
+    click.echo(f"project {report.project!r} (id {report.project_id}, {state}) on {report.url}")
+    click.echo(f"  samples selected  {report.selected}")
+    click.echo(f"  tasks             {report.tasks_created} created, {report.tasks_existing} already there"
+               + (f", {report.tasks_repaired} given their sample id" if report.tasks_repaired else ""))
+    if report.layer:
+        click.echo(f"  predictions       {report.predictions_added} added, {report.predictions_existing} already "
+                   f"there (layer {report.layer}, model_version {report.model_version})")
+        if report.without_prelabel:
+            click.echo(f"  no prelabel       {len(report.without_prelabel)} samples (tasks without predictions)")
+    else:
+        click.echo("  predictions       none (no prelabel layer; pass --layer)")
+
+
+@ls_group.command("pull")
+@click.argument("dataset", type=_STORE)
+@_server_options
+@click.option("--force", is_flag=True, help="Also replace reviewed gt masks, and gt masks newer than the "
+                                            "annotation.")
+@click.option("--alpha-threshold", type=click.IntRange(1, 255), default=DEFAULT_ALPHA_THRESHOLD, show_default=True,
+              help="Brush alpha at or above which a pixel is painted (Label Studio anti-aliases brush edges).")
+@click.option("--map", "maps", multiple=True, metavar="LABEL=CLASS",
+              help="Store a Label Studio label as another class; CLASS may be 'ignore'. Repeatable.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the full report (every sample id) as JSON.")
+def pull_cmd(dataset: Path, url: str, token: str | None, project: str, force: bool, alpha_threshold: int,
+             maps: tuple[str, ...], report_path: Path | None) -> None:
+    """Store the project's annotations as the gt layer, with provenance.
+
+    The latest non-cancelled annotation of a task wins; reviewed masks stay unless --force. Running it again
+    finishes an interrupted pull and otherwise changes nothing.
+
+    \b
+    Example:
+      animeparse ls pull my-ds --project faces
+      animeparse ls pull my-ds --project faces --map Hair=hair --report pull.json
+    """
+    from ..annotate import Connection, PullConfig, pull
+    from ..formats.base import class_map_from_pairs
+    from ..store import Dataset
+
+    config = PullConfig(project=project, force=force, alpha_threshold=alpha_threshold,
+                        class_map=class_map_from_pairs(maps))
+    conn = Connection.open(url, token)
+    with Dataset.open(dataset, write=True) as ds, progress_bar("samples") as progress:
+        report = pull(ds, conn, config, progress=progress)
+    click.echo(f"project {report.project!r} (id {report.project_id}) on {report.url}: {report.tasks} annotated tasks")
+    for label, ids in (("added", report.added), ("replaced", report.replaced), ("unchanged", report.unchanged),
+                       ("kept: reviewed", report.kept_reviewed), ("kept: gt newer", report.kept_newer),
+                       ("all cancelled", report.no_annotation)):
+        if ids or label in ("added", "replaced", "unchanged"):
+            click.echo(f"  {label:<16} {len(ids)}")
+    if report.kept_reviewed or report.kept_newer:
+        click.echo("  (pass --force to replace kept masks)")
+    if report.several:
+        click.echo(f"  {len(report.several)} tasks have several annotations; took the latest by updated_at:")
+        for row in report.several[:10]:
+            click.echo(f"    task {row['task_id']} (sample {row['sample_id']}): {row['annotations']} annotations, "
+                       f"took {row['chosen']}")
+    if report.unknown_tasks:
+        click.echo(f"  {len(report.unknown_tasks)} tasks name no sample of this store (skipped)")
+    for line in report.errors[:20]:
+        click.echo(f"  error: {line}", err=True)
+    if report_path:
+        report_path.write_text(json.dumps(asdict(report), indent=2, sort_keys=True, default=str), encoding="utf-8")
+        click.echo(f"report: {report_path}")
+    if report.errors:
+        raise SystemExit(1)
+
+
+COMMANDS = [ls_group]
