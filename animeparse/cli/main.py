@@ -56,10 +56,11 @@ def _register() -> None:
         qa_cmds,
         stats_cmds,
         store_cmds,
+        view_cmds,
     )
 
     for module in (store_cmds, ingest_cmd, qa_cmds, stats_cmds, prelabel_cmds, ls_cmds, pseudo_cmds, export_cmds,
-                   demo_cmds):
+                   view_cmds, demo_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 
