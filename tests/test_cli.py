@@ -105,3 +105,14 @@ def test_init_refuses_non_empty_folder(tmp_path):
     (tmp_path / "x" / "f").write_text("1")
     r = CliRunner().invoke(cli, ["init", str(tmp_path / "x")])
     assert r.exit_code == 1 and "not empty" in r.output
+
+
+def test_demo_data_defects_then_validate_finds_them(tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(cli, ["-q", "demo-data", str(tmp_path / "broken"), "--defects", "-n", "3", "--size", "128"])
+    assert r.exit_code == 0, r.output
+    assert "lr_swapped" in r.output or "orphan_file" in r.output
+    r = runner.invoke(cli, ["-q", "validate", str(tmp_path / "broken"), "--json", str(tmp_path / "v.json")])
+    assert r.exit_code == 1
+    codes = {f["code"] for f in json.loads((tmp_path / "v.json").read_text())["findings"]}
+    assert {"orphan_file", "corrupt_image"} <= codes

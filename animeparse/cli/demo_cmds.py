@@ -15,7 +15,10 @@ from .common import StageBars, echo_table, progress_bar
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same faces, on every machine.")
 @click.option("--size", type=click.IntRange(min=64, max=4096), default=512, show_default=True,
               help="Image side in pixels.")
-def demo_data_cmd(out: Path, n: int, seed: int, size: int) -> None:
+@click.option("--defects", is_flag=True,
+              help="Make a store at OUT with N clean faces plus every defect validate checks, seeded behind the "
+                   "store's back.")
+def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool) -> None:
     """Draw N anime-like faces with exact 19-id Danbooru-Parsing masks into OUT/images and OUT/masks.
 
     Masks are L-mode PNGs whose values are class ids. Existing files are kept, so an interrupted run resumes.
@@ -24,7 +27,15 @@ def demo_data_cmd(out: Path, n: int, seed: int, size: int) -> None:
     Example:
       animeparse demo-data faces/ -n 50 --seed 0
       animeparse ingest faces/ --into my-ds
+      animeparse demo-data broken-ds --defects && animeparse validate broken-ds
     """
+    if defects:
+        from ..defects import make_defect_dataset
+
+        seeded = make_defect_dataset(out, n_clean=n, seed=seed, size=size)
+        click.echo(f"made store {out} with {len(seeded.get('clean', []))} clean faces and these seeded defects:")
+        echo_table(sorted((code, len(where)) for code, where in seeded.items() if code != "clean"))
+        return
     from ..synth import write_demo_data
 
     with progress_bar("generate", total=n) as progress:
