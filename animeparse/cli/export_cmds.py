@@ -1,5 +1,64 @@
-"""Commands of this area (filled in by its issue)."""
+"""``export``: write a store's masks in a format training code or an annotation tool reads."""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+from pathlib import Path
+
+import click
+
+from ..export import EXPORTERS, ExportConfig, export
+from ..export.base import IMAGE_MODES
+from ..export.engine import describe
+from ..store import Dataset
+from .common import echo_table, progress_bar
+
+
+@click.command("export")
+@click.argument("ds", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--format", "fmt", required=True, type=click.Choice(list(EXPORTERS)),
+              help="Output format (see docs/export.md for each layout and what is lossy).")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="New (or empty) folder to write; built beside it and renamed into place when complete.")
+@click.option("--layer", default="gt", show_default=True, help="Mask layer to export: gt or prelabel/RUN.")
+@click.option("--split", "splits", multiple=True, metavar="NAME",
+              help="Only samples of this split; repeatable (default: every split).")
+@click.option("--images", type=click.Choice(IMAGE_MODES), default="copy", show_default=True,
+              help="copy the stored image files, hard-link them (no extra space; a copy across filesystems), or "
+                   "write labels only.")
+@click.option("--instances", is_flag=True, help="coco: one annotation per connected component, not per class.")
+@click.option("--polygons", is_flag=True,
+              help="coco: polygon segmentations (lossy; regions with holes stay RLE).")
+@click.option("--include-background", is_flag=True, help="coco: export background (id 0) as a category too.")
+@click.option("--info", is_flag=True, help="coco: add an info block with the date (off: byte-identical reruns).")
+@click.option("--palette-mode", type=click.Choice(["l", "p"]), default="l", show_default=True,
+              help="index-png: L-mode (greyscale ids, for training) or P-mode (ids with the label map's colours).")
+@click.option("--as", "ls_as", type=click.Choice(["predictions", "annotations"]), default=None,
+              help="labelstudio: regions as predictions or annotations (default: annotations for gt, else "
+                   "predictions).")
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="Encoding processes (default: one per core; 0 = in the main process).")
+def export_cmd(ds: Path, fmt: str, out: Path, layer: str, splits: tuple[str, ...], images: str, instances: bool,
+               polygons: bool, include_background: bool, info: bool, palette_mode: str, ls_as: str | None,
+               workers: int | None) -> None:
+    """Export a store's masks to OUT as COCO, Danbooru-Parsing folders, CelebAMask-HQ parts, index PNGs,
+    LabelMe or Label Studio.
+
+    The store is only read (an export can run beside an ingest). OUT must be new or empty; nothing appears there
+    until the export is complete.
+
+    \b
+    Example:
+      animeparse export my-ds --format coco --out exports/coco
+      animeparse export my-ds --format danbooru-parsing --out exports/dp --split train --split test
+      animeparse export my-ds --format labelstudio --layer prelabel/run1 --out exports/ls --images link
+    """
+    config = ExportConfig(format=fmt, layer=layer, splits=tuple(splits), images=images, instances=instances,
+                          polygons=polygons, include_background=include_background, info=info,
+                          palette_mode=palette_mode, ls_as=ls_as,
+                          **({"workers": workers} if workers is not None else {}))
+    with Dataset.open(ds) as store, progress_bar(f"export {fmt}") as progress:
+        result = export(store, out, config, progress=progress)
+    echo_table(describe(result), title=f"exported {result.samples} samples")
+
+
+COMMANDS = [export_cmd]

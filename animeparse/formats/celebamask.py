@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -260,3 +261,13 @@ def _resize_bool(region: npt.NDArray[np.bool_], size_wh: tuple[int, int]) -> npt
         return region
     img = Image.fromarray(region.astype(np.uint8) * 255)
     return np.asarray(img.resize(size_wh, Image.Resampling.NEAREST)) != 0
+
+
+# -- writing (the export engine does the work: parallel, streaming, atomic) ----------------------------------------
+def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
+    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as CelebAMask-HQ part masks.
+
+    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
+    from ..export import ExportConfig, export
+
+    return export(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress).out

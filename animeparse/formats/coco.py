@@ -356,3 +356,13 @@ def _read_results(entries: list[Any], path: Path, *, labelmap: LabelMap, options
                                          path=path))
             continue
         yield Item(image_path=image_path, name=image_path.name, mask_hw=mask, mask_source=str(path), meta=meta)
+
+
+# -- writing (the export engine does the work: parallel, streaming, atomic) ----------------------------------------
+def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
+    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as COCO JSON with compressed RLE.
+
+    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
+    from ..export import ExportConfig, export
+
+    return export(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress).out

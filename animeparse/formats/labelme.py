@@ -310,3 +310,13 @@ def _item(path: Path, data: dict[str, Any] | FormatError, has_data: bool, *, roo
         return Item(image_path=image_path, name=name, mask_source=str(path), meta=meta, error=error)
     meta["skipped_shapes"] = skipped
     return Item(image_path=image_path, name=name, mask_hw=mask, mask_source=str(path), meta=meta)
+
+
+# -- writing (the export engine does the work: parallel, streaming, atomic) ----------------------------------------
+def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
+    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as LabelMe polygons (lossy).
+
+    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
+    from ..export import ExportConfig, export
+
+    return export(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress).out

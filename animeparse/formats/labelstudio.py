@@ -368,3 +368,13 @@ def _number(value: Mapping[str, Any], key: str, src: Path) -> float:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
         raise FormatError(f"{key} must be a finite number, got {v!r}", path=src)
     return float(v)
+
+
+# -- writing (the export engine does the work: parallel, streaming, atomic) ----------------------------------------
+def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
+    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as a Label Studio task list.
+
+    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
+    from ..export import ExportConfig, export
+
+    return export(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress).out

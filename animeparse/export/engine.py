@@ -1,0 +1,244 @@
+"""The export engine: pick the samples, run the format's per-sample work on both cores, stream the results to the
+format's sink, and move the finished folder into place.
+
+Memory is flat in the dataset size: workers decode and encode one sample at a time and send back small results
+(annotation text, counts), at most ``4 x workers`` chunks are in flight, and sinks write as results arrive. The
+store is opened read-only by the caller and never written: an export leaves no run row, so it can run beside an
+ingest or an annotation session.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import re
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..errors import AnimeparseError
+from ..fsutil import fsync_dir
+from ..store import Dataset
+from ..store.records import check_layer
+from . import celebamask, coco, danbooru, index_png, labelme, labelstudio
+from .base import IMAGE_MODES, ExportConfig, ExportError, SampleJob, WorkContext, WorkResult
+
+__all__ = ["EXPORTERS", "ExportResult", "export", "plan_jobs"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int | None], None]
+
+EXPORTERS: dict[str, ModuleType] = {
+    coco.NAME: coco,
+    danbooru.NAME: danbooru,
+    celebamask.NAME: celebamask,
+    index_png.NAME: index_png,
+    labelme.NAME: labelme,
+    labelstudio.NAME: labelstudio,
+}
+# config fields every format takes; the rest belong to the formats whose OPTIONS name them
+_COMMON = frozenset({"format", "layer", "splits", "images", "workers", "chunk"})
+_CHOICES = {"palette_mode": ("l", "p"), "ls_as": (None, "predictions", "annotations")}
+_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: ``out`` (the finished folder), ``samples`` exported, ``by_split`` counts,
+    ``annotations`` (COCO annotations, Label Studio regions; 0 for folder formats), ``files`` written and
+    ``warnings`` (what was lossy, images copied where a link was asked for)."""
+
+    out: Path
+    format: str
+    samples: int
+    by_split: dict[str, int]
+    annotations: int
+    files: int
+    warnings: tuple[str, ...]
+
+
+def check_config(config: ExportConfig) -> ModuleType:
+    """The exporter module for ``config``; ExportError (saying what to pass) for unknown formats, options that do
+    not apply to the format, and bad values."""
+    module = EXPORTERS.get(config.format)
+    if module is None:
+        raise ExportError(f"unknown export format {config.format!r}; use one of {', '.join(EXPORTERS)}")
+    check_layer(config.layer)
+    if config.images not in IMAGE_MODES:
+        raise ExportError(f"images must be one of {', '.join(IMAGE_MODES)}, got {config.images!r}")
+    if config.workers < 0 or config.chunk < 1:
+        raise ExportError(f"workers must be >= 0 and chunk >= 1, got {config.workers} and {config.chunk}")
+    defaults = ExportConfig(format=config.format)
+    for f in fields(ExportConfig):
+        if f.name in _CHOICES and getattr(config, f.name) not in _CHOICES[f.name]:
+            choices = ", ".join(str(c) for c in _CHOICES[f.name] if c is not None)
+            raise ExportError(f"{f.name} must be one of {choices}, got {getattr(config, f.name)!r}")
+        if f.name in _COMMON or f.name in module.OPTIONS:
+            continue
+        if getattr(config, f.name) != getattr(defaults, f.name):
+            users = [n for n, m in EXPORTERS.items() if f.name in m.OPTIONS]
+            flag = "--as" if f.name == "ls_as" else "--" + f.name.replace("_", "-")
+            raise ExportError(f"{flag} applies to --format {' / '.join(users)}, not {config.format}; drop it")
+    return module
+
+
+def _check_out(out: Path, store_root: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError("output folder exists and is not empty; choose a new folder (an export never merges into "
+                          "or overwrites one)", path=out)
+    real_out, real_store = Path(os.path.realpath(out)), Path(os.path.realpath(store_root))
+    if real_out == real_store or real_store in real_out.parents:
+        # the store's repair step deletes unknown PNGs under masks/; an export inside the store could vanish
+        raise ExportError("output folder is inside the store; choose a folder outside it", path=out)
+
+
+def plan_jobs(ds: Dataset, config: ExportConfig, module: ModuleType) -> list[SampleJob]:
+    """One job per sample with a mask in ``config.layer`` (and in ``config.splits`` when given), sorted by
+    sample id; stems unique in the export (case-insensitively: a collision gets the sample id appended)."""
+    samples = ds.samples(layer=config.layer)
+    if config.splits:
+        wanted = set(config.splits)
+        samples = [s for s in samples if s.split in wanted]
+        missing = sorted(wanted - {s.split for s in samples})
+        if missing:
+            log.warning("no samples with a %r mask in split(s) %s", config.layer, ", ".join(missing))
+    if not samples:
+        layers = ", ".join(f"{k} ({n})" for k, n in ds.layers().items()) or "none"
+        where = f" in split(s) {', '.join(config.splits)}" if config.splits else ""
+        raise ExportError(f"no samples have a {config.layer!r} mask{where}; nothing to export (layers in the store: "
+                          f"{layers}); pass --layer or --split", path=ds.root)
+    jobs: list[SampleJob] = []
+    used: set[str] = set()
+    root = str(ds.root)
+    for index, s in enumerate(samples):
+        record = ds.mask_record(s.id, config.layer)
+        if record is None:  # removed between the two queries by a concurrent writer
+            raise ExportError(f"sample {s.id} lost its {config.layer!r} mask during the export; run it again",
+                              path=ds.root)
+        # os.path over pathlib: this loop runs once per sample before any worker starts
+        stem = _UNSAFE.sub("_", os.path.splitext(os.path.basename(s.name.replace("\\", "/")))[0]).strip(" .") or s.id
+        if stem.casefold() in used:
+            stem = f"{stem}_{s.id}"
+        used.add(stem.casefold())
+        job = SampleJob(index=index, sample_id=s.id, name=s.name, stem=stem, ext=os.path.splitext(s.image)[1].lower(),
+                        split=s.split, width=s.width, height=s.height, image_src=os.path.join(root, s.image),
+                        mask_src=os.path.join(root, record.path))
+        jobs.append(replace(job, image_out=module.image_relpath(job, config)))
+    return jobs
+
+
+def export(ds: Dataset, out: Path | str, config: ExportConfig, *, progress: Progress | None = None) -> ExportResult:
+    """Export ``config.layer`` of ``ds`` to the new folder ``out`` in ``config.format``.
+
+    Built in a temp folder beside ``out`` and renamed into place when complete: a failed or interrupted export
+    leaves nothing (``out`` must be absent or empty). ``progress(done, total)`` is called as samples finish.
+    Raises ExportError for bad options, an existing non-empty ``out`` or nothing to export.
+    """
+    module = check_config(config)
+    out = Path(out).absolute()
+    _check_out(out, ds.root)
+    jobs = plan_jobs(ds, config, module)
+    if config.polygons:  # said up front, before a long run; the counts come with the result's warnings
+        log.warning("--polygons is lossy: traced contours differ from the mask along edges; regions with holes are "
+                    "kept as RLE (COCO polygons cannot cut holes)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    ctx = WorkContext(config=config, labelmap=ds.labelmap, root=str(tmp), store_name=ds.card.name)
+    sink = None
+    try:
+        sink = module.open_sink(tmp, ctx, jobs)
+        fallbacks = 0
+        for done, (job, result) in enumerate(_run(jobs, ctx, config.workers, config.chunk), 1):
+            sink.add(job, result)
+            fallbacks += result.link_fallback
+            if progress:
+                progress(done, len(jobs))
+        counts = sink.finish()
+        os.replace(tmp, out)  # rename(2) may replace an empty folder
+        fsync_dir(out.parent)
+    except BaseException:
+        if sink is not None:
+            sink.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    warnings = list(sink.warnings)
+    if fallbacks:
+        warnings.append(f"{fallbacks} images were copied, not linked: the store and {out} are on different "
+                        "filesystems (or this one has no hard links)")
+    for w in warnings:
+        log.warning("%s", w)
+    by_split: dict[str, int] = {}
+    for j in jobs:
+        by_split[j.split] = by_split.get(j.split, 0) + 1
+    return ExportResult(out=out, format=config.format, samples=len(jobs), by_split=by_split,
+                        annotations=counts.get("annotations", 0), files=counts.get("files", 0),
+                        warnings=tuple(warnings))
+
+
+# -- the parallel part ---------------------------------------------------------------------------------------------
+def _run(jobs: Sequence[SampleJob], ctx: WorkContext, workers: int, chunk: int
+         ) -> Iterator[tuple[SampleJob, WorkResult]]:
+    """(job, result) in job order, computed on ``workers`` processes with a bounded window of chunks."""
+    chunks = [list(jobs[i:i + chunk]) for i in range(0, len(jobs), chunk)]
+    if workers <= 0 or len(chunks) == 1:
+        for part in chunks:
+            yield from zip(part, _work_chunk(part, ctx))
+        return
+    window = 4 * workers
+    pending: deque[tuple[list[SampleJob], cf.Future[list[WorkResult]]]] = deque()
+    # fork: workers inherit the imported modules and start in milliseconds; they never touch the store's SQLite
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                initializer=_init_worker, initargs=(ctx,)) as pool:
+        try:
+            for part in chunks:
+                pending.append((part, pool.submit(_work_global, part)))
+                if len(pending) >= window:
+                    done, fut = pending.popleft()
+                    yield from zip(done, fut.result())
+            while pending:
+                done, fut = pending.popleft()
+                yield from zip(done, fut.result())
+        except BaseException:
+            for _, fut in pending:
+                fut.cancel()
+            raise
+
+
+_CTX: WorkContext | None = None
+
+
+def _init_worker(ctx: WorkContext) -> None:
+    global _CTX
+    _CTX = ctx
+
+
+def _work_global(part: list[SampleJob]) -> list[WorkResult]:
+    assert _CTX is not None  # set by the pool initializer
+    return _work_chunk(part, _CTX)
+
+
+def _work_chunk(part: list[SampleJob], ctx: WorkContext) -> list[WorkResult]:
+    module = EXPORTERS[ctx.config.format]
+    results = []
+    for job in part:
+        try:
+            results.append(module.work(job, ctx))
+        except (AnimeparseError, OSError) as err:
+            # re-raised as a plain message: exceptions with keyword context do not survive pickling intact
+            hint = "; the store changed during the export? run it again" if isinstance(err, OSError) else ""
+            raise ExportError(f"sample {job.sample_id} ({job.name}): {err}{hint}") from None
+    return results
+
+
+def describe(result: ExportResult) -> list[tuple[str, Any]]:
+    """Rows for the CLI's summary table."""
+    return [("format", result.format), ("samples", result.samples),
+            ("by split", ", ".join(f"{k} {v}" for k, v in sorted(result.by_split.items()))),
+            ("annotations", result.annotations), ("files", result.files), ("out", result.out)]

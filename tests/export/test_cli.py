@@ -1,0 +1,73 @@
+"""``animeparse export`` through Click: options map onto the config, errors are one line, docs mention every option."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from animeparse.cli.main import cli
+
+from ..conftest import REPO
+from .test_coco import build_store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return build_store(tmp_path_factory.mktemp("cli"), faces=1, splits=("train", "test"))
+
+
+def test_export_coco_from_the_command_line(tmp_path, store):
+    out = tmp_path / "coco"
+    r = CliRunner().invoke(cli, ["-q", "export", str(store), "--format", "coco", "--out", str(out), "--split", "test",
+                                 "--instances", "--images", "none", "--workers", "0"])
+    assert r.exit_code == 0, r.output
+    assert "exported 2 samples" in r.output and "test 2" in r.output
+    data = json.loads((out / "instances_test.json").read_text())
+    assert len(data["images"]) == 2 and not (out / "images").exists()
+
+
+def test_export_labelstudio_predictions_and_palette(tmp_path, store):
+    r = CliRunner().invoke(cli, ["-q", "export", str(store), "--format", "labelstudio", "--out", str(tmp_path / "ls"),
+                                 "--as", "predictions", "--images", "link"])
+    assert r.exit_code == 0, r.output
+    assert "predictions" in json.loads((tmp_path / "ls" / "tasks.json").read_text())[0]
+    r = CliRunner().invoke(cli, ["-q", "export", str(store), "--format", "index-png", "--out", str(tmp_path / "ip"),
+                                 "--palette-mode", "p"])
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--format", "danbooru-parsing", "--polygons"], "--polygons applies to --format coco"),
+    (["--format", "coco", "--layer", "prelabel/x"], "no samples have a 'prelabel/x' mask"),
+    (["--format", "celebamask", "--include-background"], "--include-background applies"),
+    (["--format", "coco", "--info", "--as", "annotations"], "--as applies"),
+])
+def test_refusals_are_one_line_errors(tmp_path, store, args, message):
+    r = CliRunner().invoke(cli, ["export", str(store), "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_refuses_non_empty_out(tmp_path, store):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "x").write_text("keep")
+    r = CliRunner().invoke(cli, ["export", str(store), "--format", "coco", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "not empty" in r.output and (tmp_path / "o" / "x").read_text() == "keep"
+
+
+def test_every_option_is_in_the_docs_section():
+    """docs/cli-export.md is the section merged into docs/cli.md; test_cli.py checks it there once merged."""
+    cmd = cli.commands["export"]
+    doc = (REPO / "docs" / "cli-export.md").read_text()
+    section = re.search(r"^## `animeparse export`.*?(?=^## |\Z)", doc, re.M | re.S)
+    assert section
+    for param in cmd.params:
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("-") and opt not in ("-h", "--help"):
+                assert opt in section.group(0), opt
+    for name in ("coco", "danbooru-parsing", "celebamask", "index-png", "labelme", "labelstudio"):
+        assert f"`{name}`" in (REPO / "docs" / "export.md").read_text()
