@@ -1,0 +1,182 @@
+"""What the FiftyOne mirror holds for each store sample, as plain Python values (no FiftyOne import here).
+
+:func:`read_store` reads the manifest once; :func:`fingerprint` says cheaply (no decoding) whether a sample changed
+since the last sync; :func:`sample_values` decodes the masks of a changed sample and computes its QA fields.
+:mod:`animeparse.view.sync` turns these values into FiftyOne samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import mimetypes
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import AnimeparseError
+from ..imageio import read_mask
+from ..labelmap import LabelMap
+from ..store import Dataset, MaskRecord, Sample
+from .metrics import class_iou, mean_iou
+
+__all__ = ["MIRROR_VERSION", "SAMPLE_FIELDS", "StoreSnapshot", "class_fields", "fingerprint", "layer_field",
+           "mask_targets", "primary_prelabel", "read_store", "sample_values"]
+
+log = logging.getLogger(__name__)
+
+# bump when the fields or their meaning change: every sample's fingerprint changes, so the next sync rewrites all
+MIRROR_VERSION = 1
+# per-sample fields the mirror writes besides the mask fields (name -> meaning; docs/view.md lists the same)
+SAMPLE_FIELDS = {
+    "store_id": "the sample's id in the store",
+    "name": "original file name",
+    "split": "train / val / test ...",
+    "status": "unlabeled / prelabeled / annotated / reviewed",
+    "source": "where the sample came from (ingest source)",
+    "dup_group": "near-duplicate group id (None when unique)",
+    "prelabel_layer": "the pre-label layer compared with gt (the latest selected prelabel/* layer the sample has)",
+    "prelabel_score": "that pre-label's confidence score from the store",
+    "miou": "mean IoU of that pre-label against gt over the classes present in either",
+    "iou": "per-class IoU of that pre-label against gt (iou.<class>)",
+    "findings": "validate finding codes of the sample (sorted, unique)",
+    "n_errors": "number of validate findings of severity error",
+    "store_tags": "the store's tags as of the last sync (pull-tags compares the app's tags with these)",
+    "fingerprint": "hash of what the mirror shows (image, masks, split, status, findings ...)",
+}
+_RESERVED = {"id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "media_type", "frames",
+             *SAMPLE_FIELDS}
+
+
+def layer_field(layer: str) -> str:
+    """The FiftyOne field of a store layer: ``gt`` -> ``gt``, ``prelabel/run-1`` -> ``prelabel_run_1``
+    (FiftyOne paths use dots and allow no slashes); ``_mask`` is appended to a name the mirror uses itself."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", layer)
+    return f"{name}_mask" if name in _RESERVED else name
+
+
+def class_fields(labelmap: LabelMap) -> dict[int, str]:
+    """Class id -> the ``iou.<name>`` sub-field name (class names made FiftyOne-safe, unique)."""
+    out: dict[int, str] = {}
+    for c in labelmap.classes:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", c.name).lstrip("_") or f"class_{c.id}"
+        out[c.id] = name if name not in out.values() else f"{name}_{c.id}"
+    return out
+
+
+def mask_targets(labelmap: LabelMap) -> dict[str, str]:
+    """FiftyOne mask targets keyed by the classes' colours (``{"#ff0000": "skin"}``).
+
+    The store's masks are P-mode PNGs. FiftyOne does not read their palette indices: the app decodes any PNG that is
+    not greyscale to RGBA (with integer targets it then takes the red channel as the class id, so nothing or the
+    wrong class shows), and ``Segmentation.get_mask()`` returns HxWx3 RGB. Keyed by colour, the app treats them as
+    RGB masks and paints every class in its label-map colour. Background is left out (not painted), and the app
+    never paints #000000 whatever the targets say.
+    """
+    return {"#{:02x}{:02x}{:02x}".format(*c.color): c.name for c in labelmap.classes if c.id != 0}
+
+
+def primary_prelabel(layers: Iterable[str]) -> str | None:
+    """The pre-label layer compared with gt: the latest ``prelabel/<run>`` (run ids sort by start time)."""
+    return max((layer for layer in layers if layer.startswith("prelabel/")), default=None)
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """The store as one sync sees it: samples by id, their masks in the selected layers, validate findings
+    (sample id -> (sorted codes, error count)) and a note on how the findings were obtained."""
+
+    samples: dict[str, Sample]
+    masks: dict[str, dict[str, MaskRecord]]
+    layers: tuple[str, ...]
+    findings: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
+    findings_note: str = ""
+
+
+def read_store(ds: Dataset, *, layers: Iterable[str] = (), findings: bool = True) -> StoreSnapshot:
+    """Read what the mirror needs: every sample, its masks in ``layers`` (empty: all the store's layers), and the
+    validate findings (``findings=False`` skips validate). Raises AnimeparseError for a layer the store lacks."""
+    have = ds.layers()
+    selected = tuple(dict.fromkeys(layers)) or tuple(sorted(have))
+    missing = [layer for layer in selected if layer not in have]
+    if missing:
+        raise AnimeparseError(f"the store has no mask layer {', '.join(map(repr, missing))}; it has: "
+                              f"{', '.join(sorted(have)) or 'none'}", path=ds.root)
+    samples = {s.id: s for s in ds.samples()}
+    masks = {sid: {r.layer: r for r in ds.masks_of(sid) if r.layer in selected} for sid in samples}
+    found, note = _run_validate(ds, len(samples)) if findings else ({}, "not run (--no-validate)")
+    return StoreSnapshot(samples=samples, masks=masks, layers=selected, findings=found, findings_note=note)
+
+
+def _run_validate(ds: Dataset, n: int) -> tuple[dict[str, tuple[tuple[str, ...], int]], str]:
+    try:
+        from ..qa import QAConfig, validate
+    except ImportError as err:  # the QA package is built by another issue; without it the field stays empty
+        log.warning("validate findings left empty: animeparse.qa is not available (%s)", err)
+        return {}, f"empty: animeparse.qa not available ({err})"
+    # a process pool only pays off beyond a few dozen samples (the runner works in chunks of 4)
+    report = validate(ds, QAConfig() if n >= 64 else QAConfig(workers=0))
+    codes: dict[str, set[str]] = {}
+    errors: dict[str, int] = {}
+    for f in report.findings:
+        if f.sample is not None:
+            codes.setdefault(f.sample, set()).add(f.code)
+            errors[f.sample] = errors.get(f.sample, 0) + (f.severity.value == "error")
+    return {sid: (tuple(sorted(c)), errors[sid]) for sid, c in codes.items()}, f"validate: {len(report.findings)} " \
+        f"findings, {report.count('error')} errors"
+
+
+def fingerprint(snap: StoreSnapshot, sample_id: str, *, root: str, labelmap_sha: str) -> str:
+    """SHA-256 of everything the mirror shows for a sample except its tags (compared on their own, so pull-tags
+    can record tags without recomputing this): image file hash, selected masks' paths, hashes and scores, split, status,
+    source, near-duplicate group, findings, the store's path and label map, and :data:`MIRROR_VERSION`."""
+    s = snap.samples[sample_id]
+    # the path too: re-putting identical pixels gives a new file name (and a machine layer's old file is deleted)
+    masks = sorted((r.layer, r.path, r.sha256, r.score) for r in snap.masks.get(sample_id, {}).values())
+    codes, n_errors = snap.findings.get(sample_id, ((), 0))
+    parts = [MIRROR_VERSION, root, labelmap_sha, s.image, s.file_sha256, s.name, s.split, s.status, s.source,
+             s.dup_group, masks, list(codes), n_errors]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def sample_values(ds: Dataset, snap: StoreSnapshot, sample_id: str) -> dict[str, Any]:
+    """Plain values of one sample's mirror fields, decoding its gt and primary pre-label masks for the IoU.
+
+    Keys: ``filepath`` (absolute image path), ``metadata`` (dict for fo.ImageMetadata), ``masks`` (field ->
+    absolute mask path or None for every selected layer), and every name in :data:`SAMPLE_FIELDS` except
+    ``fingerprint`` / ``store_tags``; ``iou`` maps :func:`class_fields` names to IoU (None without a comparison).
+    """
+    s = snap.samples[sample_id]
+    recs = snap.masks.get(sample_id, {})
+    image = ds.root / s.image
+    try:
+        size = image.stat().st_size
+    except OSError:
+        size = None  # validate reports the missing file; the mirror still lists the sample
+    prelabel = primary_prelabel(recs)
+    gt = recs.get("gt")
+    ious: dict[int, float] | None = None
+    if prelabel is not None and gt is not None:
+        try:
+            ious = class_iou(read_mask(ds.root / recs[prelabel].path), read_mask(ds.root / gt.path),
+                             class_ids=ds.labelmap.ids, ignore_index=ds.labelmap.ignore_index)
+        except (AnimeparseError, OSError, ValueError) as err:  # a broken file is validate's finding, not a crash
+            log.warning("sample %s: no IoU between %s and gt (%s)", sample_id, prelabel, err)
+    names = class_fields(ds.labelmap)
+    codes, n_errors = snap.findings.get(sample_id, ((), 0))
+    return {
+        "filepath": str(image),
+        "metadata": {"width": s.width, "height": s.height, "num_channels": 3, "size_bytes": size,
+                     "mime_type": mimetypes.guess_type(image.name)[0]},
+        "masks": {layer_field(layer): str(ds.root / recs[layer].path) if layer in recs else None
+                  for layer in snap.layers},
+        "store_id": s.id, "name": s.name, "split": s.split, "status": s.status, "source": s.source,
+        "dup_group": s.dup_group, "prelabel_layer": prelabel,
+        "prelabel_score": recs[prelabel].score if prelabel else None,
+        "miou": mean_iou(ious) if ious is not None else None,
+        "iou": {names[c]: v for c, v in ious.items()} if ious is not None else None,
+        "findings": list(codes), "n_errors": n_errors,
+    }
+
