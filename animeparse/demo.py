@@ -1,7 +1,7 @@
 """The main job end to end on generated data with the embedded defaults (SQLite store, bundled label map).
 
-Stages run now: generate faces -> init store -> ingest -> info. Each stage is idempotent, so a demo killed at any
-moment finishes when run again. Later stages (validate, prelabel, pseudo manga, export) join as they land.
+Stages: generate faces -> init store -> ingest -> split -> validate -> stats -> export (COCO and the
+Danbooru-Parsing layout). Each stage is idempotent, so a demo killed at any moment finishes when run again.
 """
 
 from __future__ import annotations
@@ -24,29 +24,52 @@ Progress = Callable[[int, int | None], None]
 
 @dataclass
 class DemoResult:
-    """Where each output of the demo is."""
+    """Where each output of the demo is, and the headline numbers of each stage."""
 
     root: Path
     raw: Path
     store: Path
     info: DatasetInfo
     outputs: dict[str, Path] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
 
 
 def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
              progress: Callable[[str], Progress | None] | None = None) -> DemoResult:
-    """Run every stage that exists on ``n`` generated faces under ``root``; resumable.
+    """Run every stage on ``n`` generated faces under ``root``; resumable.
 
     ``progress(stage)`` returns a ``progress(done, total)`` callback for that stage (or None).
     """
+    from .export import ExportConfig, export
+    from .qa import validate
+    from .split import SplitConfig, split_dataset
+    from .stats import compute_stats, write_report
+
+    def bar(stage: str) -> Progress | None:
+        return progress(stage) if progress else None
+
     root = Path(root)
     raw, store = root / "raw", root / "store"
-    write_demo_data(raw, n, seed=seed, size=size, progress=progress("generate") if progress else None)
+    result = DemoResult(root=root, raw=raw, store=store, info=None)  # type: ignore[arg-type]
+    write_demo_data(raw, n, seed=seed, size=size, progress=bar("generate"))
     with Dataset.create(store, labelmap=load_labelmap("danbooru-parsing"), name="animeparse-demo",
                         lr_convention=LR_CONVENTION, exist_ok=True) as ds:
         ingest(ds, raw, IngestConfig(format="index-folder"), progress=progress)
-        info = ds.info()
-    return DemoResult(root=root, raw=raw, store=store, info=info,
-                      outputs={"generated faces": raw / "images", "generated masks": raw / "masks",
-                               "store": store, "manifest": store / "manifest.sqlite",
-                               "stored masks": store / "masks" / "gt"})
+        plan = split_dataset(ds, SplitConfig(seed=seed), progress=bar("split"))
+        result.facts["split"] = ", ".join(f"{s} {int(k)}" for s, k in zip(plan.summary["split"],
+                                                                            plan.summary["samples"]))
+        report = validate(ds, progress=bar("validate"))
+        report.write_json(root / "validate.json")
+        result.facts["validate"] = (f"{report.count('error')} errors, {report.count('warning')} warnings on "
+                                    f"{report.samples} samples")
+        stats = write_report(compute_stats(ds, progress=bar("stats")), root / "stats", force=True)
+        for fmt in ("coco", "danbooru-parsing"):
+            out = root / f"export-{fmt}"
+            if not out.exists():  # an export is renamed into place only when complete: present means done
+                done = export(ds, out, ExportConfig(format=fmt), progress=bar(f"export {fmt}"))
+                result.facts[f"export {fmt}"] = f"{done.samples} samples"
+            result.outputs[f"export ({fmt})"] = out
+        result.info = ds.info()
+    result.outputs = {"generated faces": raw / "images", "generated masks": raw / "masks", "store": store,
+                      "validate report": root / "validate.json", "stats report": stats.summary, **result.outputs}
+    return result

@@ -56,7 +56,8 @@ def _count(store):
 
 
 # kill points: while generating (by generated-file count), during init, and after k samples were committed
-KILLS = [("raw", 2), ("raw", 7), ("store", 0), ("samples", 1), ("samples", 4), ("samples", 7)]
+KILLS = [("raw", 2), ("raw", 7), ("store", 0), ("samples", 1), ("samples", 4), ("samples", 7),
+         ("file", "validate.json"), ("file", "export-coco")]
 
 
 @pytest.mark.parametrize("where,k", KILLS, ids=[f"{w}-{k}" for w, k in KILLS])
@@ -64,7 +65,7 @@ def test_sigkill_then_rerun_finishes_with_the_same_store(tmp_path, reference, wh
     _, expected, _ = reference
     cmd = [sys.executable, "-m", "animeparse.cli", "-q", "demo", str(tmp_path), "-n", str(N), "--size", str(SIZE)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             if where == "raw" and len(list((tmp_path / "raw" / "masks").glob("*.png"))) >= k:
@@ -73,6 +74,8 @@ def test_sigkill_then_rerun_finishes_with_the_same_store(tmp_path, reference, wh
                 break
             if where == "samples" and (tmp_path / "store").exists() and _count(tmp_path / "store") >= k:
                 break
+            if where == "file" and (tmp_path / k).exists():
+                break
             time.sleep(0.005)
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -80,7 +83,11 @@ def test_sigkill_then_rerun_finishes_with_the_same_store(tmp_path, reference, wh
     if (tmp_path / "store" / "animeparse.json").exists():
         with Dataset.open(tmp_path / "store") as ds:  # whatever moment it died, the store opens
             assert len(ds) <= N
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert _state(tmp_path / "store") == expected
     assert not [p for p in tmp_path.rglob("*.tmp")]
+    ref_root = reference[0]
+    for out in ("export-coco", "export-danbooru-parsing"):  # exports finished and equal to the reference's
+        assert sorted(p.relative_to(tmp_path / out) for p in (tmp_path / out).rglob("*")) == \
+            sorted(p.relative_to(ref_root / out) for p in (ref_root / out).rglob("*"))

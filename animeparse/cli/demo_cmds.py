@@ -65,6 +65,7 @@ def demo_cmd(directory: Path, n: int, seed: int, size: int) -> None:
     info = result.info
     click.echo(f"demo finished: {info.samples} samples in store {result.store}")
     echo_table([(k, v) for k, v in info.by_layer.items()], title="mask layers")
+    echo_table(list(result.facts.items()), title="stages")
     echo_table([(name, path) for name, path in result.outputs.items()], title="outputs")
     click.echo(f"next: animeparse info {result.store}")
 
