@@ -76,11 +76,13 @@ class Dataset:
     # -- lifecycle ----------------------------------------------------------------------------------------------
     @classmethod
     def create(cls, root: Path | str, *, labelmap: LabelMap, name: str | None = None, lr_convention: str = "subject",
-               kind: str = "face", description: str = "", exist_ok: bool = False) -> Dataset:
+               kind: str = "face", description: str = "", exist_ok: bool = False,
+               parent: str | None = None) -> Dataset:
         """Create a store at ``root`` (absent or an empty folder) and open it for writing.
 
         Built in a temp folder beside ``root`` and renamed into place, so a killed ``init`` leaves nothing half made.
-        With ``exist_ok`` an existing store with the same label map is opened instead.
+        With ``exist_ok`` an existing store with the same label map is opened instead. ``parent``: the store a
+        derived store (manga pseudo data) was made from, recorded in its card.
         """
         root = Path(root).absolute()
         if (root / CARD_NAME).exists():
@@ -102,7 +104,7 @@ class Dataset:
                 (tmp / sub).mkdir()
             atomic_write_json(tmp / LABELMAP_NAME, labelmap.to_json())
             card = DatasetCard(
-                name=name or root.name, lr_convention=lr_convention, kind=kind, description=description,
+                name=name or root.name, lr_convention=lr_convention, kind=kind, description=description, parent=parent,
                 labelmap={"name": labelmap.name, "version": labelmap.version, "sha256": labelmap.sha256},
                 created_by=f"animeparse {__version__}", created_at=_now())
             write_card(tmp, card)

@@ -126,7 +126,7 @@ def prepare_sample(image_path: Path | str, *, labelmap: LabelMap, masks: Mapping
                 from err
     if pixels is None:
         pixels = read_image(image_path, data=file_bytes)
-    data: bytes | None = None
+    data: bytes | None = file_bytes  # the bytes that were hashed are the ones stored (no second read at commit)
     ext = EXT_ALIASES.get(image_path.suffix.lower(), image_path.suffix.lower())
     if crop_xyxy is not None:
         from ..facecrop import crop  # the same cut as the mask's, in the orientation read_image returns
@@ -145,7 +145,9 @@ def prepare_sample(image_path: Path | str, *, labelmap: LabelMap, masks: Mapping
         png = m.png if m.png is not None else encode_mask_png(m.mask_hw, palette=palette)
         prepared_masks.append(PreparedMask(layer, png, hashlib.sha256(png).hexdigest(),
                                            json.dumps(dict(m.origin), sort_keys=True, default=str), m.score))
-    file_sha = hashlib.sha256(data if data is not None else file_bytes).hexdigest()
+    if data is None:
+        raise FormatError("no image bytes: pass file_bytes with pixels, or an image file", path=image_path)
+    file_sha = hashlib.sha256(data).hexdigest()
     return PreparedSample(
         id=sha[:16], sha256=sha, phash=dhash(pixels), width=width, height=height, ext=ext, file_sha256=file_sha,
         source_path=str(image_path), data=data, name=name or image_path.name,

@@ -1,0 +1,337 @@
+"""Manga pseudo-label datasets: translate a store's anime images into manga and carry their masks over exactly.
+
+``make_manga(DS, DS_MANGA)`` writes a derived store (kind ``manga``, the parent's label map, the parent's path in
+its card) whose samples point at their parent sample (``parent_id``) and at the pseudo run that made them
+(``parent_run``), with meta: translator, its parameter SHA-256, seed, variant. The translator never moves pixels,
+so each parent mask is stored unchanged with its translation; that is checked for every output before it is
+committed. Re-running skips (parent, variant) pairs already made with the same translator, seed and colour option,
+before translating anything. See docs/pseudo.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import AnimeparseError, StoreError
+from .fsutil import atomic_write_bytes
+from .imageio import read_mask
+from .store import Dataset, MaskInput, PreparedSample, Sample, prepare_sample
+from .store.records import check_layer
+
+if TYPE_CHECKING:
+    from .translate.base import Translator
+
+__all__ = ["PseudoConfig", "PseudoResult", "SheetResult", "make_manga", "contact_sheet", "conditioning_layer"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int | None], None]
+# ~20 float32 full-size temporaries per image in the translator: 16 Mpx per batch stays under ~1.5 GB
+_MAX_BATCH_PIXELS = 64 * 512 * 512
+
+
+@dataclass(frozen=True)
+class PseudoConfig:
+    """Options of ``animeparse pseudo manga`` (one field per CLI option).
+
+    ``translator``: a :data:`animeparse.translate.TRANSLATORS` spec (``manga-v1``, ``torchscript:PATH``).
+    ``variants``: renderings per image, each from its own seeded generator. ``layer``: the human mask layer to carry
+    (samples without it use their latest ``prelabel/*`` layer, else are translated as one region with no mask).
+    ``color``: colour manga instead of greyscale (R = G = B).
+    """
+
+    translator: str = "manga-v1"
+    variants: int = 1
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 8
+    layer: str = "gt"
+    color: bool = False
+
+
+@dataclass(frozen=True)
+class PseudoResult:
+    """What a run did. ``by_layer``: outputs written per carried mask layer (``-`` = single region, no mask)."""
+
+    out: str
+    parent: str
+    run_id: str | None
+    translator: str
+    translator_sha256: str
+    device: str
+    planned: int
+    translated: int
+    skipped_existing: int
+    duplicates: int
+    by_layer: dict[str, int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SheetResult:
+    path: str
+    rows: int
+    columns: int
+
+
+@dataclass(frozen=True)
+class _Item:
+    parent: Sample
+    variant: int
+    layer: str | None  # the mask layer that conditions the translation and is carried over; None = single region
+
+
+def conditioning_layer(ds: Dataset, sample_id: str, *, layer: str = "gt") -> str | None:
+    """The layer a translation uses: ``layer`` when the sample has it, else its latest ``prelabel/*`` layer (by
+    creation time), else None (translated as a single region, stored without a mask)."""
+    records = ds.masks_of(sample_id)
+    if any(r.layer == layer for r in records):
+        return layer
+    prelabels = [r for r in records if r.layer.startswith("prelabel/")]
+    return max(prelabels, key=lambda r: (r.created_at, r.layer)).layer if prelabels else None
+
+
+def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = PseudoConfig(),
+               progress: Progress | None = None) -> PseudoResult:
+    """Translate every sample of the store ``source`` ``config.variants`` times into the derived store ``out``.
+
+    Raises AnimeparseError (bad options, a translator that changes the image size, a mask that would not carry
+    over); a failed run is recorded as ``failed`` and what was committed before stays (re-run to finish).
+    """
+    from .translate import load_translator
+
+    if config.variants < 1 or config.batch_size < 1:
+        raise AnimeparseError(f"variants and batch size must be >= 1, got {config.variants} and "
+                              f"{config.batch_size}")
+    check_layer(config.layer)
+    translator = load_translator(config.translator, device=config.device)
+    started = time.perf_counter()
+    with Dataset.open(source) as src, _open_derived(Path(out), src) as dst:
+        done = _existing(dst, translator.sha256, config)
+        items: list[_Item] = []
+        skipped = 0
+        for sample in src.samples():
+            layer = conditioning_layer(src, sample.id, layer=config.layer)
+            for variant in range(config.variants):
+                if (sample.id, variant) in done:
+                    skipped += 1
+                else:
+                    items.append(_Item(sample, variant, layer))
+        counts: dict[str, int] = defaultdict(int)
+        run_id, duplicates = None, 0
+        if items:
+            run_id = dst.start_run("pseudo", params={**asdict(config), "parent": str(src.root)},
+                                   models={translator.name: translator.sha256})
+            try:
+                for batch in _batches(items, config.batch_size):
+                    prepared = _translate_batch(src, dst, translator, batch, config, run_id)
+                    added = dst.add_prepared([p for p, _ in prepared], run_id=run_id)
+                    _check_committed(dst, prepared, added)
+                    for (p, item), fresh in zip(prepared, added):
+                        counts[item.layer or "-"] += int(fresh)
+                        duplicates += int(not fresh)
+                    if progress:
+                        progress(sum(counts.values()) + duplicates, len(items))
+            except BaseException as err:
+                dst.finish_run(run_id, status="failed", summary={"error": str(err), **counts})
+                raise
+            dst.finish_run(run_id, summary={"translated": sum(counts.values()), "duplicates": duplicates,
+                                            "skipped_existing": skipped, "by_layer": dict(counts)})
+        return PseudoResult(out=str(dst.root), parent=str(src.root), run_id=run_id, translator=translator.name,
+                            translator_sha256=translator.sha256, device=str(translator.device),
+                            planned=len(items) + skipped, translated=sum(counts.values()), skipped_existing=skipped,
+                            duplicates=duplicates, by_layer=dict(sorted(counts.items())),
+                            seconds=time.perf_counter() - started)
+
+
+def _open_derived(out: Path, src: Dataset) -> Dataset:
+    """Open (or create) the derived store: kind ``manga``, the parent's label map, ``parent`` = the parent's path."""
+    out = out.absolute()
+    if out == src.root:
+        raise StoreError("the derived store must be another folder than its parent; pass --out DS_MANGA", path=out)
+    dst = Dataset.create(out, labelmap=src.labelmap, name=f"{src.card.name}-manga",
+                         lr_convention=src.card.lr_convention, kind="manga",
+                         description=f"manga pseudo data translated from {src.root}", exist_ok=True,
+                         parent=str(src.root))
+    try:
+        parent = dst.card.parent
+        if dst.card.kind != "manga":
+            raise StoreError(f"{out} is a {dst.card.kind} store, not a derived manga store; choose a new --out",
+                             path=out)
+        if parent is not None and Path(parent) != src.root:
+            raise StoreError(f"this store was derived from {parent}, not {src.root}; choose another --out", path=out)
+    except BaseException:
+        dst.close()
+        raise
+    return dst
+
+
+def _existing(dst: Dataset, sha256: str, config: PseudoConfig) -> set[tuple[str, int]]:
+    """(parent id, variant) pairs already made with this translator file, seed and colour option."""
+    found = set()
+    for s in dst.samples():
+        m = s.meta
+        if s.parent_id and m.get("translator_sha256") == sha256 and m.get("seed") == config.seed \
+                and bool(m.get("color", False)) == config.color:
+            found.add((s.parent_id, int(m.get("variant", 0))))
+    return found
+
+
+def _batches(items: list[_Item], size: int) -> Iterator[list[_Item]]:
+    """Batches of same-size images (a batch is one tensor); a parent's variants stay together (one decode).
+
+    Large images get smaller batches (at most ``_MAX_BATCH_PIXELS`` per batch) to bound memory; outputs do not
+    depend on the batch, so this changes no pixel."""
+    by_shape: dict[tuple[int, int], list[_Item]] = defaultdict(list)
+    for item in items:
+        by_shape[(item.parent.height, item.parent.width)].append(item)
+    for shape in sorted(by_shape):
+        group = sorted(by_shape[shape], key=lambda it: (it.parent.id, it.variant))
+        step = max(1, min(size, _MAX_BATCH_PIXELS // (shape[0] * shape[1])))
+        for i in range(0, len(group), step):
+            yield group[i:i + step]
+
+
+def _translate_batch(src: Dataset, dst: Dataset, translator: Translator, batch: list[_Item], config: PseudoConfig,
+                     run_id: str) -> list[tuple[PreparedSample, _Item]]:
+    import cv2
+    import torch
+
+    from .translate import generator_for, images_to_tensor, role_lut, single_region_lut, tensor_to_images
+
+    images: dict[str, npt.NDArray[np.uint8]] = {}
+    masks: dict[str, npt.NDArray[np.uint8] | None] = {}
+    for item in batch:
+        pid = item.parent.id
+        if pid not in images:
+            images[pid] = src.read_image(item.parent)
+            masks[pid] = src.read_mask(pid, item.layer) if item.layer else None
+    h, w = images[batch[0].parent.id].shape[:2]
+    device = translator.device
+    x = images_to_tensor([images[it.parent.id] for it in batch], device)
+    zeros = np.zeros((h, w), np.uint8)
+    ids = torch.from_numpy(np.stack([_or(masks[it.parent.id], zeros) for it in batch]).astype(np.int64)).to(device)
+    mask_lut, flat_lut = role_lut(src.labelmap), single_region_lut()
+    luts = torch.from_numpy(np.stack([mask_lut if it.layer else flat_lut for it in batch])).to(device)
+    gens = [generator_for(config.seed, it.parent.id, it.variant) for it in batch]
+    outputs = tensor_to_images(translator.translate(x, ids, role_lut=luts, generators=gens, color=config.color))
+    prepared = []
+    for item, pixels in zip(batch, outputs):
+        parent = item.parent
+        if pixels.shape[:2] != images[parent.id].shape[:2]:
+            raise AnimeparseError(f"translator {translator.name} made a {pixels.shape[1]}x{pixels.shape[0]} image "
+                                  f"from {parent.id} ({w}x{h}); translations must keep the size", sample_id=parent.id)
+        ok, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR),
+                                   [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise StoreError(f"could not encode the translation of {parent.id} as PNG", sample_id=parent.id)
+        png = encoded.tobytes()
+        mask = masks[parent.id]
+        carried = {}
+        if item.layer and mask is not None:
+            rec = src.mask_record(parent.id, item.layer)
+            origin = {**(rec.origin if rec else {}), "carried_from": {"sample": parent.id, "layer": item.layer,
+                                                                       "sha256": rec.sha256 if rec else None},
+                      "run": run_id}
+            carried[item.layer] = MaskInput(mask, origin=origin, score=rec.score if rec else None,
+                                            source=f"{src.root}/{rec.path if rec else parent.id}")
+        meta = {"translator": translator.name, "translator_sha256": translator.sha256, "seed": config.seed,
+                "variant": item.variant, "color": config.color, "source_layer": item.layer}
+        stem = Path(parent.name).stem
+        p = prepare_sample(Path(f"{stem}.manga{item.variant}.png"), labelmap=dst.labelmap, masks=carried,
+                           source=f"{src.root}#{parent.id}", split=parent.split, tags=parent.tags, meta=meta,
+                           pixels=pixels, file_bytes=png, parent_id=parent.id, parent_run=run_id)
+        _check_carry(p, item, mask)
+        prepared.append((p, item))
+    return prepared
+
+
+def _or(mask: npt.NDArray[np.uint8] | None, default: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    return default if mask is None else mask
+
+
+def _check_carry(p: PreparedSample, item: _Item, mask: npt.NDArray[np.uint8] | None) -> None:
+    """Refuse an output whose size differs from its parent's or whose encoded mask is not the parent's, pixel
+    for pixel (decoded back from the bytes about to be written)."""
+    parent = item.parent
+    if (p.height, p.width) != (parent.height, parent.width):
+        raise StoreError(f"translation of {parent.id} is {p.width}x{p.height}, its parent {parent.width}x"
+                         f"{parent.height}; nothing of this batch was written", sample_id=parent.id)
+    if mask is None:
+        if p.masks:
+            raise StoreError(f"translation of {parent.id} has masks but its parent has none", sample_id=parent.id)
+        return
+    if len(p.masks) != 1 or p.masks[0].layer != item.layer or \
+            not np.array_equal(read_mask(Path(p.name), data=p.masks[0].png), mask):
+        raise StoreError(f"the {item.layer} mask of the translation of {parent.id} differs from its parent's; "
+                         "nothing of this batch was written", sample_id=parent.id)
+
+
+def _check_committed(dst: Dataset, prepared: list[tuple[PreparedSample, _Item]], added: list[bool]) -> None:
+    """After the commit: every new sample's mask row points at exactly the bytes checked before it."""
+    for (p, item), fresh in zip(prepared, added):
+        if not fresh or not p.masks:
+            continue
+        rec = dst.mask_record(p.id, p.masks[0].layer)
+        if rec is None or rec.sha256 != p.masks[0].sha256:
+            raise StoreError(f"sample {p.id} (from {item.parent.id}) was committed without its checked "
+                             f"{p.masks[0].layer} mask", path=dst.root, sample_id=p.id)
+
+
+def contact_sheet(derived: Path | str, out_png: Path | str, *, rows: int = 8, tile: int = 256) -> SheetResult:
+    """A PNG grid: per parent (the first ``rows`` by id) its input image (from the parent store named in the
+    derived card), its mask coloured by the label map, and its manga variants. A parent store that cannot be
+    opened leaves the input column empty (logged), the rest still shows."""
+    from .translate.sheet import colorize_mask, compose_sheet
+
+    with Dataset.open(derived) as dst:
+        groups: dict[str, list[Sample]] = defaultdict(list)
+        for s in dst.samples():
+            if s.parent_id:
+                groups[s.parent_id].append(s)
+        if not groups:
+            raise StoreError("no translated samples to show; run animeparse pseudo manga first", path=dst.root)
+        chosen = sorted(groups)[:max(1, rows)]
+        src = _open_parent(dst)
+        colors = dst.labelmap.colors_array()
+        grid: list[list[npt.NDArray[np.uint8] | None]] = []
+        try:
+            for pid in chosen:
+                variants = sorted(groups[pid], key=lambda s: (s.meta.get("seed", 0), s.meta.get("variant", 0), s.id))
+                layer = variants[0].meta.get("source_layer")
+                mask = dst.read_mask(variants[0].id, layer) if layer else None
+                image = src.read_image(pid) if src is not None and pid in src else None
+                grid.append([image, None if mask is None else colorize_mask(mask, colors),
+                             *(dst.read_image(v) for v in variants)])
+        finally:
+            if src is not None:
+                src.close()
+    cols = max(len(r) for r in grid)
+    titles = ["input", "mask", *(f"manga {i}" for i in range(cols - 2))]
+    sheet = compose_sheet(grid, titles, tile=tile, empty_note="none")
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise StoreError("could not encode the contact sheet", path=out_png)
+    atomic_write_bytes(Path(out_png), encoded.tobytes())
+    return SheetResult(path=str(Path(out_png).absolute()), rows=len(grid), columns=cols)
+
+
+def _open_parent(dst: Dataset) -> Dataset | None:
+    if not dst.card.parent:
+        log.warning("%s: the card names no parent store; the input column stays empty", dst.root)
+        return None
+    try:
+        return Dataset.open(dst.card.parent)
+    except AnimeparseError as err:
+        log.warning("parent store %s cannot be opened (%s); the input column stays empty", dst.card.parent, err)
+        return None

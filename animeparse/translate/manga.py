@@ -1,0 +1,124 @@
+"""The bundled anime -> manga translator network (nn.Module only; parameters come from ``params/manga_v1.pt``).
+
+Parsing-conditioned: every pixel's role (from its class id) picks its own tone rule and screen, so hair, skin,
+eyes and cloth each get a manga treatment of their own. Geometry never changes: each output pixel is computed from
+the input pixel at the same place (plus small neighbourhoods for lines and smoothing), so masks carry over exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .ops import blur, blur_per_image, jpeg_blocks, mask_contours, region_mean, screentone
+from .params import F, G, build_shapes
+
+__all__ = ["MangaNet"]
+
+_MIN_PITCH = 2.5  # a screen finer than this aliases into grey noise at 1 sample per pixel
+
+
+class MangaNet(nn.Module):
+    """Anime RGB + class ids -> manga greyscale (or colour manga), same size.
+
+    Buffers (float32, see :func:`animeparse.translate.params.build_params`): style tables, DoG / blur / smoothing
+    kernels, screentone CDFs, the JPEG table and DCT matrix. No I/O: build it from a loaded parameter dict.
+    """
+
+    style_lo: torch.Tensor
+    style_hi: torch.Tensor
+    global_lo: torch.Tensor
+    global_hi: torch.Tensor
+    dog_kernels: torch.Tensor
+    blur_kernels: torch.Tensor
+    smooth_kernel: torch.Tensor
+    grain_kernel: torch.Tensor
+    tone_cdf: torch.Tensor
+    jpeg_luma: torch.Tensor
+    dct: torch.Tensor
+    luma: torch.Tensor
+    ref_size: torch.Tensor
+
+    def __init__(self, params: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        for name in build_shapes():
+            self.register_buffer(name, params[name].detach().clone().float())
+
+    def forward(self, image: torch.Tensor, class_ids: torch.Tensor, role_lut: torch.Tensor, role_style: torch.Tensor,
+                global_style: torch.Tensor, noise: torch.Tensor, color: bool = False) -> torch.Tensor:
+        """Translate a batch.
+
+        Args:
+            image: N x 3 x H x W float32 RGB in 0..1.
+            class_ids: N x H x W int64 class ids (0..255; 255 = ignore).
+            role_lut: N x 256 int64, role index per class id (per image: a picture without a mask uses all-generic).
+            role_style: N x R x F float32 drawn style per role (see ``ROLE_FEATURES``; ``p_lines`` already 0/1).
+            global_style: N x G float32 drawn global style (``jpeg_p`` already 0/1).
+            noise: N x 1 x H x W float32 standard normal (paper grain).
+            color: colour manga (the tone layer tinted by the smoothed input colour) instead of greyscale.
+        Returns:
+            N x 1 x H x W float32 greyscale in 0..1 (N x 3 x H x W RGB when ``color``).
+        """
+        n, _, h, w = image.shape
+        scale = min(h, w) / float(self.ref_size.item())
+        # explicit sum (not a reduction) so the order of the float additions never depends on the batch
+        lum = image[:, 0:1] * self.luma[0] + image[:, 1:2] * self.luma[1] + image[:, 2:3] * self.luma[2]
+        smooth = blur(lum, self.smooth_kernel)[:, 0]
+        roles = role_lut.gather(1, class_ids.reshape(n, -1)).view(n, h, w)
+        flat_roles = roles.reshape(n, -1)
+
+        def feature(name: str) -> torch.Tensor:
+            """N x H x W: the drawn value of a role feature at each pixel."""
+            return role_style[:, :, F[name]].gather(1, flat_roles).view(n, h, w)
+
+        def glob(name: str) -> torch.Tensor:
+            return global_style[:, G[name]].view(n, 1, 1)
+
+        mean = region_mean(smooth, class_ids)
+        coverage = self._coverage(smooth, mean, feature)
+        pitch = (feature("pitch") * scale).clamp(min=_MIN_PITCH)
+        value = screentone(coverage, feature("angle"), pitch, feature("p_lines") > 0.5, glob("soft"), self.tone_cdf)
+
+        # XDoG ink lines on luminance: centre minus surround Gaussian, soft threshold (tanh) below -eps
+        bank = self.dog_kernels.shape[0]
+        dog_index = (global_style[:, G["dog_sigma"]] * bank).long().clamp(0, bank - 1)
+        centre_surround = blur_per_image(lum, self.dog_kernels[dog_index])
+        dog = centre_surround[:, 0] - centre_surround[:, 1]
+        lines = torch.tanh(glob("dog_phi") * (-dog - glob("dog_eps"))).clamp(min=0) * glob("line_alpha")
+
+        widths = (global_style[:, G["contour_width"]].floor() * scale).round().long().clamp(1, 4)
+        contours = mask_contours(class_ids, feature("contour") > 0.5, widths) * glob("contour_alpha")
+        value = value * (1 - lines) * (1 - contours)
+
+        value = glob("ink") + (glob("paper") - glob("ink")) * value
+        grain = blur(noise, self.grain_kernel)[:, 0] / self.grain_kernel.square().sum()
+        value = (value + glob("grain") * grain)[:, None]
+        nblur = self.blur_kernels.shape[0]
+        blur_index = (global_style[:, G["blur"]] * nblur).long().clamp(0, nblur - 1)
+        value = blur_per_image(value, self.blur_kernels[blur_index][:, None])
+        jpeg_on = global_style[:, G["jpeg_p"]].view(n, 1, 1, 1) > 0.5
+        value = torch.where(jpeg_on, jpeg_blocks(value, global_style[:, G["jpeg_q"]], self.dct, self.jpeg_luma), value)
+        if color:
+            # colour manga: ink and tone stay, paper takes a light version of the local colour
+            tint = 1 - (1 - blur(image, self.smooth_kernel)) * 0.6
+            value = value * tint
+        return value.clamp(0, 1)
+
+    @staticmethod
+    def _coverage(smooth: torch.Tensor, mean: torch.Tensor, feat: Callable[[str], torch.Tensor]) -> torch.Tensor:
+        """Ink share per pixel (N x H x W, 0 white .. 1 black) from darkness and the role's thresholds.
+
+        ``smooth``/``mean``: N x H x W smoothed luminance and its region mean; ``feat``: role feature per pixel."""
+        w_region = feat("w_region")
+        darkness = w_region * (1 - mean) + (1 - w_region) * (1 - smooth) + feat("shade_gain") * (mean - smooth)
+        white_t, black_t = feat("white_t"), feat("black_t")
+        t = (darkness - white_t) / (black_t - white_t).clamp(min=1e-3)
+        levels = feat("levels").floor().clamp(min=2)
+        step = (torch.floor(t * levels) / (levels - 1)).clamp(0, 1)
+        c_lo = feat("c_lo")
+        coverage = c_lo + (feat("c_hi") - c_lo) * step
+        coverage = torch.where(t < 0, torch.zeros_like(coverage), coverage)
+        coverage = torch.where(t >= 1, torch.ones_like(coverage), coverage)
+        return torch.where(smooth - mean > feat("highlight"), torch.zeros_like(coverage), coverage)

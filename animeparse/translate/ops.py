@@ -1,0 +1,148 @@
+"""Tensor operations the manga translator is made of: separable convolutions, per-region means, mask contours,
+screentone and a JPEG-like block quantiser. Pure functions on tensors (any device); no state, no I/O.
+
+Shapes: N images, H x W pixels; masks are N x H x W int64 class ids; images N x C x H x W float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["blur", "blur_per_image", "region_mean", "mask_contours", "screentone", "jpeg_blocks"]
+
+
+def _taps(kernels: torch.Tensor) -> range:
+    """Indices of the taps that are non-zero in any kernel (bank kernels are zero-padded to a common length)."""
+    used = torch.nonzero(kernels.reshape(-1, kernels.shape[-1]).abs().sum(0)).flatten().tolist()
+    return range(min(used), max(used) + 1) if used else range(0)
+
+
+def _conv_axis(x: torch.Tensor, kernels: torch.Tensor, axis: int) -> torch.Tensor:
+    """Correlate x (N x C x H x W) along ``axis`` (2 or 3) with ``kernels`` broadcastable to N x C x 1 x 1 x L,
+    edges replicated.
+
+    Written as a sum of shifted copies rather than ``conv2d``: each output pixel then goes through the same
+    float operations in the same order whatever the batch size or thread count (oneDNN's convolution picks its
+    algorithm by batch shape, and its last-bit differences flipped screentone pixels, so a re-run with another
+    --batch-size gave other pixels and other sample ids)."""
+    length = kernels.shape[-1]
+    pad = length // 2
+    taps = _taps(kernels)
+    padding = (pad, pad, 0, 0) if axis == 3 else (0, 0, pad, pad)
+    xp = F.pad(x, padding, mode="replicate")
+    size = x.shape[axis]
+    out = torch.zeros_like(x)
+    for i in taps:
+        out = out + kernels[..., i] * xp.narrow(axis, i, size)
+    return out
+
+
+def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable blur of N x C x H x W float by one 1-D kernel (length L, odd), edges replicated."""
+    k = kernel.view(1, 1, 1, 1, -1)
+    return _conv_axis(_conv_axis(x, k, 3), k, 2)
+
+
+def blur_per_image(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Blur each image of N x 1 x H x W float with its own K 1-D kernels (``kernels`` N x K x L); N x K x H x W."""
+    n, k, length = kernels.shape
+    per = kernels.view(n, k, 1, 1, length)
+    return _conv_axis(_conv_axis(x.expand(-1, k, -1, -1), per, 3), per, 2)
+
+
+def region_mean(values: torch.Tensor, class_ids: torch.Tensor) -> torch.Tensor:
+    """Mean of N x H x W float ``values`` over each class region of ``class_ids`` (N x H x W int64, 0..255),
+    broadcast back to N x H x W: every pixel gets its region's mean."""
+    n = values.shape[0]
+    ids = class_ids.reshape(n, -1)
+    # float64 sums: the summation order of scatter_add may change with the batch; in float64 that cannot show
+    # in the float32 result
+    flat = values.reshape(n, -1).double()
+    sums = torch.zeros(n, 256, dtype=torch.float64, device=values.device).scatter_add_(1, ids, flat)
+    counts = torch.zeros_like(sums).scatter_add_(1, ids, torch.ones_like(flat))
+    return (sums / counts.clamp(min=1)).gather(1, ids).view_as(values).to(values.dtype)
+
+
+def mask_contours(class_ids: torch.Tensor, inked: torch.Tensor, widths: torch.Tensor, *,
+                  ignore_index: int = 255) -> torch.Tensor:
+    """Lines along class boundaries: N x H x W float 0/1.
+
+    ``inked`` (N x H x W bool) marks pixels whose region wants a contour; a boundary is drawn where either side
+    wants one and neither side is the ignore index. ``widths`` (N int64, 1..4) is the line width per image: 1 marks
+    the pixel before each boundary, 2 both sides, more dilates.
+    """
+    valid = class_ids != ignore_index
+    diff_x = (class_ids[:, :, 1:] != class_ids[:, :, :-1]) & valid[:, :, 1:] & valid[:, :, :-1] \
+        & (inked[:, :, 1:] | inked[:, :, :-1])
+    diff_y = (class_ids[:, 1:] != class_ids[:, :-1]) & valid[:, 1:] & valid[:, :-1] & (inked[:, 1:] | inked[:, :-1])
+    one = torch.zeros_like(class_ids, dtype=torch.bool)
+    one[:, :, :-1] |= diff_x
+    one[:, :-1] |= diff_y
+    two = one.clone()
+    two[:, :, 1:] |= diff_x
+    two[:, 1:] |= diff_y
+    out = torch.where(widths.view(-1, 1, 1) <= 1, one, two).float()
+    for width in sorted({int(v) for v in widths.tolist() if v > 2}):
+        # odd widths grow symmetrically from the 2-pixel line; rare (large images only), so a loop is fine
+        k = 2 * (width // 2) + 1
+        grown = F.max_pool2d(two.float()[:, None], k, stride=1, padding=k // 2)[:, 0]
+        out = torch.where(widths.view(-1, 1, 1) == width, grown, out)
+    return out
+
+
+def screentone(coverage: torch.Tensor, angle_deg: torch.Tensor, pitch: torch.Tensor, lines: torch.Tensor,
+               soft_px: torch.Tensor, cdf: torch.Tensor) -> torch.Tensor:
+    """Paper value (1 = white, 0 = ink) of a halftone screen, N x H x W float.
+
+    ``coverage`` is the ink share per pixel (0..1); ``angle_deg``, ``pitch`` (pixels per period, >= 2) and
+    ``lines`` (bool: a line screen, else round dots) vary per pixel, so every region has its own screen.
+    ``cdf`` (2 x B: dots, lines) turns the raw screen into a field uniform over one period, so the inked share
+    equals ``coverage``. ``soft_px`` (N x 1 x 1) is the edge width in pixels: scans never have hard dot edges.
+    """
+    n, h, w = coverage.shape
+    ys = torch.arange(h, device=coverage.device, dtype=coverage.dtype).view(1, h, 1) + 0.5
+    xs = torch.arange(w, device=coverage.device, dtype=coverage.dtype).view(1, 1, w) + 0.5
+    theta = angle_deg * (math.pi / 180.0)
+    cos_t, sin_t = torch.cos(theta), torch.sin(theta)
+    freq = (2 * math.pi) / pitch
+    u = (xs * cos_t + ys * sin_t) * freq
+    v = (ys * cos_t - xs * sin_t) * freq
+    cu = torch.cos(u)
+    raw = torch.where(lines, cu, 0.5 * (cu + torch.cos(v)))
+    # linear interpolation in the tabulated CDF of the chosen screen
+    bins = cdf.shape[1]
+    pos = ((raw + 1) * 0.5 * (bins - 1)).clamp(0, bins - 1)
+    lo = pos.floor().long().clamp(max=bins - 2)
+    frac = pos - lo
+    flat_idx = lines.long() * bins + lo
+    flat = cdf.reshape(-1)
+    uniform = flat[flat_idx] * (1 - frac) + flat[flat_idx + 1] * frac
+    # the uniform field's slope near an edge is ~1.8 / pitch per pixel for dots and 2 / pitch for lines
+    width = (soft_px * 1.8 / pitch).clamp(min=1e-3)
+    ink = ((uniform - (1 - coverage)) / width + 0.5).clamp(0, 1)
+    ink = torch.where(coverage <= 0.002, torch.zeros_like(ink), ink)
+    ink = torch.where(coverage >= 0.998, torch.ones_like(ink), ink)
+    return 1 - ink
+
+
+def jpeg_blocks(x: torch.Tensor, quality: torch.Tensor, dct: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """JPEG-like degradation of N x 1 x H x W float in 0..1: 8x8 block DCT, quantised with ``table`` (8 x 8, the
+    quality-50 luminance table) scaled to ``quality`` (N, 1..100) as libjpeg scales it, then inverted."""
+    n, c, h, w = x.shape
+    ph, pw = (-h) % 8, (-w) % 8
+    # float64 block transforms: batched matmul may sum in a batch-dependent order; float64 hides that from
+    # the rounding to quantiser steps below
+    y = F.pad(x, (0, pw, 0, ph), mode="replicate").double() * 255.0 - 128.0
+    dct, table = dct.double(), table.double()
+    hb, wb = (h + ph) // 8, (w + pw) // 8
+    blocks = y.view(n, c, hb, 8, wb, 8).permute(0, 1, 2, 4, 3, 5)
+    coef = dct @ blocks @ dct.T
+    q = quality.double().clamp(1, 100).view(n, 1, 1, 1, 1, 1)
+    scale = torch.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q)
+    steps = torch.floor((table * scale + 50.0) / 100.0).clamp(1, 255)
+    coef = torch.round(coef / steps) * steps
+    out = (dct.T @ coef @ dct).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h + ph, w + pw)[:, :, :h, :w]
+    return ((out + 128.0) / 255.0).to(x.dtype)

@@ -1,0 +1,52 @@
+"""``animeparse pseudo manga`` / ``pseudo sheet`` through Click, and their reference in docs/cli.md."""
+
+from __future__ import annotations
+
+import re
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from animeparse.cli.main import cli
+
+from ..conftest import REPO
+
+pytest.importorskip("torch")
+
+
+def test_manga_then_sheet(parent_store, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "manga"
+    r = runner.invoke(cli, ["-q", "pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
+                            "--device", "cpu", "--batch-size", "2", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert "8 translated, 0 already there" in r.output and "manga-v1" in r.output
+    r = runner.invoke(cli, ["-q", "pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
+                            "--device", "cpu", "--seed", "3"])
+    assert r.exit_code == 0 and "0 translated, 8 already there" in r.output
+    r = runner.invoke(cli, ["pseudo", "sheet", str(out), "--out", str(tmp_path / "s.png"), "--rows", "2"])
+    assert r.exit_code == 0 and "2 rows x 4 columns" in r.output and (tmp_path / "s.png").is_file()
+
+
+def test_bad_translator_is_one_line_exit_1(parent_store, tmp_path, halving_script):
+    r = CliRunner().invoke(cli, ["-q", "pseudo", "manga", str(parent_store), "--out", str(tmp_path / "m"),
+                                 "--translator", f"torchscript:{halving_script}", "--device", "cpu"])
+    assert r.exit_code == 1 and "halve.pt" in r.output
+    assert len([line for line in r.output.splitlines() if line.strip()]) == 1
+
+
+def test_cli_pseudo_md_documents_every_option():
+    """The pseudo sections of docs/cli.md mention every option (tests/test_cli.py checks this generically too)."""
+    doc = (REPO / "docs" / "cli.md").read_text()
+    group = cli.commands["pseudo"]
+    assert isinstance(group, click.Group) and set(group.commands) == {"manga", "sheet"}
+    commands = [("animeparse pseudo", group)] + [(f"animeparse pseudo {n}", c) for n, c in group.commands.items()]
+    for path, cmd in commands:
+        section = re.search(rf"^## `{re.escape(path)}`.*?(?=^## |\Z)", doc, re.M | re.S)
+        assert section, f"no '## `{path}`' section"
+        assert cmd.help and "Example" in cmd.help
+        for param in cmd.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-") and opt not in ("-h", "--help"):
+                    assert opt in section.group(0), f"{path} does not mention {opt}"
