@@ -1,7 +1,8 @@
 """The main job end to end on generated data with the embedded defaults (SQLite store, bundled label map).
 
 Stages: generate faces -> init store -> ingest -> split -> validate -> stats -> export (COCO and the
-Danbooru-Parsing layout). Each stage is idempotent, so a demo killed at any moment finishes when run again.
+Danbooru-Parsing layout) -> manga pseudo data (bundled translator, a derived store) and its contact sheet.
+Each stage is idempotent, so a demo killed at any moment finishes when run again.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
                 result.facts[f"export {fmt}"] = f"{done.samples} samples"
             result.outputs[f"export ({fmt})"] = out
         result.info = ds.info()
+    from .pseudo import PseudoConfig, contact_sheet, make_manga
+
+    manga = make_manga(store, root / "manga", config=PseudoConfig(seed=seed), progress=bar("pseudo manga"))
+    result.facts["pseudo manga"] = (f"{manga.translated} translated, {manga.skipped_existing} already there "
+                                    f"({manga.translator})")
+    sheet = contact_sheet(root / "manga", root / "manga-sheet.png", rows=4)
+    result.outputs["manga store"] = root / "manga"
+    result.outputs["manga contact sheet"] = Path(sheet.path)
     result.outputs = {"generated faces": raw / "images", "generated masks": raw / "masks", "store": store,
                       "validate report": root / "validate.json", "stats report": stats.summary, **result.outputs}
     return result

@@ -42,6 +42,9 @@ def test_demo_end_to_end(reference):
     root, (rows, masks, files), output = reference
     assert len(rows) == N and len(masks) == N
     assert all(status == "annotated" for *_, status, _ in rows)
+    with Dataset.open(root / "manga") as manga:
+        assert len(manga) == N and all(s.parent_id for s in manga.samples())
+    assert (root / "manga-sheet.png").stat().st_size > 0 and (root / "export-coco").is_dir()
     assert str(root / "store") in output and "gt" in output
     r = CliRunner().invoke(cli, ["info", str(root / "store")])
     assert r.exit_code == 0 and f"samples         {N}" in r.output
@@ -57,7 +60,7 @@ def _count(store):
 
 # kill points: while generating (by generated-file count), during init, and after k samples were committed
 KILLS = [("raw", 2), ("raw", 7), ("store", 0), ("samples", 1), ("samples", 4), ("samples", 7),
-         ("file", "validate.json"), ("file", "export-coco")]
+         ("file", "validate.json"), ("file", "export-coco"), ("file", "manga")]
 
 
 @pytest.mark.parametrize("where,k", KILLS, ids=[f"{w}-{k}" for w, k in KILLS])
@@ -88,6 +91,8 @@ def test_sigkill_then_rerun_finishes_with_the_same_store(tmp_path, reference, wh
     assert _state(tmp_path / "store") == expected
     assert not [p for p in tmp_path.rglob("*.tmp")]
     ref_root = reference[0]
+    with Dataset.open(tmp_path / "manga") as got, Dataset.open(ref_root / "manga") as ref:
+        assert [(s.id, s.parent_id) for s in got.samples()] == [(s.id, s.parent_id) for s in ref.samples()]
     for out in ("export-coco", "export-danbooru-parsing"):  # exports finished and equal to the reference's
         assert sorted(p.relative_to(tmp_path / out) for p in (tmp_path / out).rglob("*")) == \
             sorted(p.relative_to(ref_root / out) for p in (ref_root / out).rglob("*"))
