@@ -1,5 +1,305 @@
-"""Commands of this area (filled in by its issue)."""
+"""``prelabel`` (+ ``prelabel evaluate``), ``parser train``, ``models fetch`` / ``models list``.
+
+Each command parses its options into the library's config, makes one library call and prints the result. torch
+is imported only when a command runs, so ``animeparse --help`` stays fast without it.
+"""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import echo_table, is_quiet, progress_bar
+
+_DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
+_DS = click.Path(path_type=Path, file_okay=False, exists=True)
+
+
+class _RunOrSubcommands(click.Group):
+    """``prelabel DS [OPTIONS]`` runs the group's own callback; ``prelabel evaluate ...`` runs the subcommand.
+
+    Click groups cannot take a positional argument before their subcommands, so the first word decides: a
+    subcommand name dispatches (the group's options keep their defaults), anything else is parsed as DS + options.
+    """
+
+    # parsed as a plain command: options may follow DS, and stray words are an error, not silently dropped
+    allow_interspersed_args = True
+    allow_extra_args = False
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in self.commands:
+            click.Command.parse_args(self, ctx, [])
+            # what click.Group.parse_args does with the rest (click < 8.2 calls the field protected_args)
+            if hasattr(ctx, "_protected_args"):
+                ctx._protected_args = args[:1]
+            else:  # pragma: no cover - older click
+                ctx.protected_args = args[:1]  # type: ignore[misc]
+            ctx.args = args[1:]
+            return ctx.args
+        return click.Command.parse_args(self, ctx, args)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["DS [OPTIONS]", "|", "evaluate DS [OPTIONS]"]
+
+
+class _DSArgument(click.Argument):
+    """DS of the group itself: left out of subcommands' usage lines (``prelabel evaluate DS``, not ``[DS]``)."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+@contextmanager
+def _bar(desc: str, unit: str, total: int | None = None, *, scale: bool = False) -> Iterator[Callable[[int, int | None],
+                                                                                                        None]]:
+    """A tqdm bar (``unit`` per second shown) as a ``progress(done, total)`` callback; silent with ``-q``."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, disable=is_quiet(), leave=False, file=sys.stderr)
+
+    def update(done: int, total_now: int | None) -> None:
+        if total_now is not None and bar.total != total_now:
+            bar.total = total_now
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _device(device: str, gpu: bool) -> str:
+    if gpu and device not in ("auto", "cuda") and not device.startswith("cuda:"):
+        raise click.UsageError(f"--gpu and --device {device} contradict each other; give one")
+    return "cuda" if gpu and device == "auto" else device
+
+
+@click.group("prelabel", cls=_RunOrSubcommands, invoke_without_command=True)
+@click.argument("ds", type=_DS, required=False, cls=_DSArgument)
+@click.option("--gpu", is_flag=True, help="Run on the CUDA GPU (same as --device cuda); fails clearly without one.")
+@click.option("--device", default="auto", show_default=True, metavar="DEVICE", help=_DEVICE_HELP)
+@click.option("--sam", "sam", type=click.Choice(["auto", "vit_h", "vit_l", "vit_b", "none"]), default="auto",
+              show_default=True, help="SAM architecture; auto: --checkpoint's, else a fetched one, else none (parser "
+                                      "only).")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="A SAM checkpoint file (official layout) instead of the model cache.")
+@click.option("--parser", "parser_spec", default=None, metavar="RUN|PATH",
+              help="A parser run id of this store, a parser.pt, or a face-parsing BiSeNet state dict (default: the "
+                   "newest finished parser run).")
+@click.option("--only", default="unlabeled", show_default=True, metavar="SELECTION",
+              help="Which samples: unlabeled (no gt), all, low-confidence, tag:NAME or split:NAME.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="At most N samples this time.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images per parser / SAM encoder pass.")
+@click.option("--run", "run_id", default=None, metavar="RUN_ID",
+              help="Name the run; running the same id again resumes it (finished samples are skipped).")
+@click.option("--mode", type=click.Choice(["prompt", "everything"]), default="prompt", show_default=True,
+              help="prompt: SAM prompted per parser region; everything: SAM's automatic masks, classes by majority.")
+@click.option("--agree-iou", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="Keep SAM's mask for a class only if its IoU with the parser's region is at least this.")
+@click.option("--low-confidence-below", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="--only low-confidence: earlier prelabel score below which a sample is redone.")
+@click.option("--points-per-side", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Everything-mode point grid.")
+@click.option("--min-mask-iou", type=float, default=0.88, show_default=True,
+              help="Everything-mode: SAM's predicted-IoU filter.")
+@click.option("--min-mask-stability", type=float, default=0.95, show_default=True,
+              help="Everything-mode: SAM's stability-score filter.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write cached SAM embeddings (<store>/cache/sam).")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Model cache folder (default: see `animeparse models list`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.pass_context
+def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sam: str, checkpoint: Path | None,
+                 parser_spec: str | None, only: str, limit: int | None, batch_size: int, run_id: str | None,
+                 mode: str, agree_iou: float, low_confidence_below: float, points_per_side: int, min_mask_iou: float,
+                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, as_json: bool) -> None:
+    """Write a prelabel/<run> mask layer: parser class names, SAM boundaries, a confidence per pixel.
+
+    Human layers are never touched. Each sample's score (mean confidence per class) is stored with its mask, and
+    the per-pixel confidence as <store>/runs/<run>/confidence/<sample>.png. Re-run with the same --run to resume.
+
+    \b
+    Example:
+      animeparse models fetch sam-vit-b
+      animeparse prelabel my-ds --gpu --sam vit_b --run first
+      animeparse prelabel evaluate my-ds --layer prelabel/first
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if ds is None:
+        raise click.UsageError("Missing argument 'DS' (the store to prelabel), or a subcommand (evaluate).", ctx)
+    from ..prelabel import PrelabelConfig, prelabel
+    from ..store import Dataset
+
+    config = PrelabelConfig(
+        device=_device(device, gpu), sam=sam, checkpoint=str(checkpoint) if checkpoint else None, parser=parser_spec,
+        only=only, limit=limit, batch_size=batch_size, run_id=run_id, mode=mode, agree_iou=agree_iou,
+        low_confidence_below=low_confidence_below, points_per_side=points_per_side, min_mask_iou=min_mask_iou,
+        min_mask_stability=min_mask_stability, cache_embeddings=not no_cache,
+        model_cache_dir=str(cache_dir) if cache_dir else None)
+    with Dataset.open(ds, write=True) as store, progress_bar("prelabel") as progress:
+        result = prelabel(store, config, progress=progress)
+    if as_json:
+        click.echo(json.dumps(asdict(result), indent=2, sort_keys=True))
+        return
+    click.echo(f"prelabelled {result.computed} samples into layer {result.layer} "
+               f"({result.skipped_done} already done, {result.selected} selected) in {result.seconds:.1f}s, "
+               f"{result.images_per_s:.2f} images/s on {result.device}")
+    if result.sam:
+        click.echo(f"  parser + SAM {result.sam} ({mode} mode)")
+    elif sam == "auto":
+        click.echo("  parser only: no SAM checkpoint found (`animeparse models fetch sam-vit-b`, or --checkpoint)")
+    else:
+        click.echo("  parser only")
+    if result.mean_score is not None:
+        click.echo(f"  mean score {result.mean_score:.3f}; SAM embeddings computed: {result.encoded}")
+    click.echo(f"next: animeparse prelabel evaluate {ds} --layer {result.layer}")
+
+
+@prelabel_cmd.command("evaluate")
+@click.argument("ds", type=_DS)
+@click.option("--layer", default=None, help="The layer to score (default: the newest finished prelabel run's).")
+@click.option("--against", default="gt", show_default=True, help="The reference layer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def evaluate_cmd(ds: Path, layer: str | None, against: str, as_json: bool) -> None:
+    """Score a prelabel layer against the human gt layer: per-class IoU, mIoU, pixel accuracy, pixels to change.
+
+    \b
+    Example:
+      animeparse prelabel evaluate my-ds --layer prelabel/first
+      animeparse prelabel evaluate my-ds --json | jq .miou
+    """
+    from ..prelabel import evaluate_layer
+    from ..store import Dataset
+
+    with Dataset.open(ds) as store, progress_bar("evaluate") as progress:
+        report = evaluate_layer(store, layer, against=against, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+        return
+    click.echo(f"{report.layer} vs {report.against} on {report.samples} samples"
+               + (f" ({report.missing} with {report.against} but not prelabelled)" if report.missing else ""))
+    echo_table([(f"{c.id:>3} {c.name}", "-" if c.iou is None else f"{c.iou:.3f}") for c in report.per_class],
+               title="IoU per class")
+    echo_table([("mIoU", f"{report.miou:.4f}"), ("pixel accuracy", f"{report.pixel_accuracy:.4f}"),
+                ("pixels to change", f"{100 * report.changed_share:.2f}%")], title="overall")
+
+
+@click.group("parser")
+def parser_group() -> None:
+    """The compact segmentation net the pre-labeler gets its class names from.
+
+    \b
+    Example:
+      animeparse parser train my-ds --epochs 40 --size 256
+    """
+
+
+@parser_group.command("train")
+@click.argument("ds", type=_DS)
+@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option("--size", type=click.IntRange(min=32), default=256, show_default=True,
+              help="Training and inference side in pixels (a multiple of 8).")
+@click.option("--gpu", is_flag=True, help="Train on the CUDA GPU (same as --device cuda).")
+@click.option("--device", default="auto", show_default=True, metavar="DEVICE", help=_DEVICE_HELP)
+@click.option("--batch-size", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Images per step (small batches train small data sets best).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=4e-3, show_default=True,
+              help="Peak learning rate (one-cycle schedule).")
+@click.option("--split", default="train", show_default=True,
+              help="Train on this split's gt samples (all: every split).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same data order and augmentation.")
+@click.option("--run", "run_id", default=None, metavar="RUN_ID",
+              help="Name or resume a run (default: resume the newest unfinished run with the same options).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_size: int, lr: float, split: str,
+              seed: int, run_id: str | None, as_json: bool) -> None:
+    """Train the parser on the store's human (gt) masks; saved as a run, resumable after an interruption.
+
+    \b
+    Example:
+      animeparse parser train my-ds --epochs 40 --size 256 --gpu
+      animeparse parser train my-ds --run parser-1   # resumes parser-1 from its last epoch
+    """
+    from ..prelabel import TrainConfig, train_parser
+    from ..store import Dataset
+
+    config = TrainConfig(epochs=epochs, size=size, batch_size=batch_size, lr=lr, device=_device(device, gpu),
+                         split=split, seed=seed, run_id=run_id)
+    with Dataset.open(ds, write=True) as store, _bar("train", "epoch") as progress:
+        result = train_parser(store, config, progress=progress)
+    if as_json:
+        click.echo(json.dumps({**asdict(result), "checkpoint": str(result.checkpoint)}, indent=2, sort_keys=True))
+        return
+    resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
+    click.echo(f"parser run {result.run_id}: {result.epochs} epochs{resumed} in {result.seconds:.1f}s; training "
+               f"mIoU {result.metrics.get('miou', 0):.3f}, loss {result.metrics.get('loss', 0):.3f}")
+    click.echo(f"  checkpoint {result.checkpoint} (SHA-256 {result.sha256[:16]})")
+    click.echo(f"next: animeparse prelabel {ds} --parser {result.run_id}")
+
+
+@click.group("models")
+def models_group() -> None:
+    """Download and list the model checkpoints the pre-labeler uses (official segment-anything weights).
+
+    \b
+    Example:
+      animeparse models fetch sam-vit-b
+      animeparse models list
+    """
+
+
+@models_group.command("fetch")
+@click.argument("name", type=click.Choice(["sam-vit-h", "sam-vit-l", "sam-vit-b"]))
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where to keep models (default: $ANIMEPARSE_CACHE_DIR, else ~/.cache/animeparse/models).")
+@click.option("--url", default=None, help="Download from this mirror instead; size and SHA-256 must still match.")
+def fetch_cmd(name: str, cache_dir: Path | None, url: str | None) -> None:
+    """Download a checkpoint into the model cache: resumes a partial download, verifies the SHA-256.
+
+    \b
+    Example:
+      animeparse models fetch sam-vit-b
+      animeparse models fetch sam-vit-h --cache-dir /data/models
+    """
+    from ..prelabel import MODELS, fetch_model
+
+    with _bar(name, "B", MODELS[name].size, scale=True) as progress:
+        path = fetch_model(name, cache_dir=cache_dir, url=url, progress=progress)
+    click.echo(f"{name}: {path} (SHA-256 verified)")
+
+
+@models_group.command("list")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The model cache to list (default: $ANIMEPARSE_CACHE_DIR, else ~/.cache/animeparse/models).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def list_cmd(cache_dir: Path | None, as_json: bool) -> None:
+    """Show the known checkpoints and which are in the model cache (present, partial or absent).
+
+    \b
+    Example:
+      animeparse models list
+    """
+    from ..prelabel import default_cache_dir, list_models
+
+    rows = list_models(cache_dir)
+    if as_json:
+        click.echo(json.dumps([{**asdict(r), "path": str(r.path)} for r in rows], indent=2, sort_keys=True))
+        return
+    click.echo(f"model cache: {cache_dir or default_cache_dir()}")
+    table: list[tuple[str, Any]] = []
+    for r in rows:
+        state = r.state if r.state != "partial" else f"partial ({100 * r.bytes_on_disk / r.size:.0f}%)"
+        table.append((r.name, f"{state:<16} {r.arch:<6} {r.size / 2**20:8.0f} MiB  {r.path.name}"))
+    echo_table(table)
+
+
+COMMANDS: list[click.Command] = [prelabel_cmd, parser_group, models_group]

@@ -1,0 +1,305 @@
+"""``prelabel``: parser (+ SAM) over selected samples into a ``prelabel/<run>`` layer; recorded, resumable.
+
+Samples go through in batches: images are decoded one batch ahead in a thread, the parser and SAM's image encoder
+each see the whole batch at once, SAM embeddings are cached per (sample, model SHA-256) under
+``<store>/cache/sam/``, and each sample is committed as soon as it is done (the mask with its score, file first;
+its per-pixel confidence as ``<store>/runs/<run>/confidence/<sample>.png``, 0..255). A run killed at any point is
+finished by running it again with the same ``--run`` id: samples that already have the layer are skipped, and
+embeddings already cached are not recomputed. Human layers are never written.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import AnimeparseError
+from ..fsutil import atomic_write_bytes
+from ..imageio import read_image
+from ..store import Dataset, MaskInput, Sample, new_run_id
+from ..store.records import check_layer
+from .combine import Combined, combine_everything, combine_prompted, parser_only
+from .device import device_name, resolve_device, torch_versions
+from .models import cached_path
+from .parser import Parser, load_parser
+from .prompts import PromptConfig, region_prompts, stack_prompts
+from .sam import EmbeddingCache, SamEngine, load_sam
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["PrelabelConfig", "PrelabelResult", "prelabel", "select_samples", "SAM_CHOICES", "MODES"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int | None], None]
+SAM_CHOICES = ("auto", "vit_h", "vit_l", "vit_b", "none")
+MODES = ("prompt", "everything")
+
+
+@dataclass(frozen=True)
+class PrelabelConfig:
+    """Options of ``prelabel`` (one field per CLI option; ``--gpu`` is ``device="cuda"``).
+
+    ``sam``: ``auto`` uses ``checkpoint`` if given, else a fetched checkpoint (vit_h, vit_l, vit_b on a GPU;
+    vit_b first on the CPU), else none (parser only). ``only``: ``unlabeled`` (no gt mask), ``all``,
+    ``low-confidence`` (no gt and an earlier prelabel scored below ``low_confidence_below``), ``tag:NAME``,
+    ``split:NAME``. ``agree_iou``: least IoU between SAM's mask and the parser's region for SAM's to be kept.
+    Everything-mode: ``points_per_side`` (the point grid), ``min_mask_iou`` / ``min_mask_stability`` (SAM's
+    mask filters).
+    """
+
+    device: str = "auto"
+    sam: str = "auto"
+    checkpoint: str | None = None
+    parser: str | None = None
+    only: str = "unlabeled"
+    limit: int | None = None
+    batch_size: int = 4
+    run_id: str | None = None
+    mode: str = "prompt"
+    agree_iou: float = 0.6
+    low_confidence_below: float = 0.7
+    points_per_side: int = 16
+    min_mask_iou: float = 0.88
+    min_mask_stability: float = 0.95
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    cache_embeddings: bool = True
+    model_cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class PrelabelResult:
+    """``computed``: samples prelabelled now; ``skipped_done``: already in the layer (resume); ``encoded``: SAM
+    embeddings computed now (the rest came from the cache); ``images_per_s`` over the processing loop."""
+
+    run_id: str
+    layer: str
+    selected: int
+    skipped_done: int
+    computed: int
+    encoded: int
+    seconds: float
+    images_per_s: float
+    mean_score: float | None
+    device: str
+    sam: str | None
+    timings: dict[str, float]
+
+
+def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: Parser | None = None,
+             sam: SamEngine | None = None, progress: Progress | None = None) -> PrelabelResult:
+    """Prelabel ``ds`` (open for writing). ``parser`` / ``sam``: already loaded models to use instead of
+    resolving ``config.parser`` / ``config.sam`` (interactive use, benchmarks)."""
+    _check_config(config)
+    device = resolve_device(config.device)
+    parser = parser or load_parser(config.parser, ds, device)
+    engine = sam if sam is not None else _resolve_sam(config, device)
+    if engine is None and config.mode == "everything":
+        raise AnimeparseError("--mode everything needs SAM; pass --sam vit_b (fetched) or --checkpoint PATH")
+    run_id = config.run_id or new_run_id("prelabel")
+    layer = check_layer(f"prelabel/{run_id}")
+    models = {"parser": parser.describe(), "sam": engine.describe() if engine else None}
+    params = {k: v for k, v in asdict(config).items() if k not in ("run_id", "limit")}
+    _check_resume(ds, run_id, models, params)
+    ds.start_run("prelabel", params=params, models=models, run_id=run_id)
+    selected = select_samples(ds, config.only, low_confidence_below=config.low_confidence_below)
+    done = {s.id for s in ds.samples(layer=layer)}
+    todo = [s for s in selected if s.id not in done]
+    skipped = len(selected) - len(todo)
+    if config.limit is not None:
+        todo = todo[: config.limit]
+    cache = None
+    if engine is not None and config.cache_embeddings:
+        cache = EmbeddingCache(ds.root / "cache" / "sam", engine.sha256)
+        cache.clean_temp()
+    origin = {"kind": "machine", "tool": "animeparse prelabel", "run": run_id, "mode": config.mode,
+              "parser": parser.sha256[:16], "sam": engine.sha256[:16] if engine else None}
+    timings = {"read": 0.0, "parser": 0.0, "encode": 0.0, "decode": 0.0, "write": 0.0}
+    scores: list[float] = []
+    encoded = 0
+    if progress is not None:
+        progress(skipped, len(selected))
+    t_start = time.perf_counter()
+    try:
+        batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
+        with cf.ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_read_batch, ds.root, batches[0]) if batches else None
+            for b, batch in enumerate(batches):
+                t = time.perf_counter()
+                assert pending is not None  # one future per batch
+                images = pending.result()
+                # decode the next batch's images while this one is on the models
+                pending = pool.submit(_read_batch, ds.root, batches[b + 1]) if b + 1 < len(batches) else None
+                timings["read"] += time.perf_counter() - t
+                encoded += _run_batch(ds, batch, images, parser, engine, cache, config, layer, origin, timings,
+                                      scores)
+                if progress is not None:
+                    progress(skipped + len(scores), len(selected))
+    except BaseException as err:
+        ds.finish_run(run_id, status="failed", summary={"error": f"{type(err).__name__}: {err}",
+                                                        "computed": len(scores)})
+        raise
+    seconds = time.perf_counter() - t_start
+    result = PrelabelResult(
+        run_id=run_id, layer=layer, selected=len(selected), skipped_done=skipped, computed=len(scores), encoded=encoded,
+        seconds=round(seconds, 3), images_per_s=round(len(scores) / seconds, 3) if seconds > 0 and scores else 0.0,
+        mean_score=round(float(np.mean(scores)), 4) if scores else None,
+        device=device_name(engine.device if engine is not None else parser.device),
+        sam=engine.name if engine else None, timings={k: round(v, 3) for k, v in timings.items()})
+    # a resumed run's summary describes the invocation that finished it; layer_samples counts them all
+    ds.finish_run(run_id, summary={**asdict(result), "versions": torch_versions(),
+                                   "layer_samples": len(ds.samples(layer=layer))})
+    return result
+
+
+def _run_batch(ds: Dataset, batch: list[Sample], images: list[npt.NDArray[np.uint8]], parser: Parser,
+               engine: SamEngine | None, cache: EmbeddingCache | None, config: PrelabelConfig, layer: str,
+               origin: dict[str, Any], timings: dict[str, float], scores: list[float]) -> int:
+    """Prelabel one batch and commit each sample; returns how many embeddings were computed."""
+    t = time.perf_counter()
+    probs = parser.predict(images)
+    probs_np = [p.cpu().numpy() for p in probs]
+    timings["parser"] += time.perf_counter() - t
+    entries: list[dict[str, Any]] = []
+    encoded = 0
+    if engine is not None:
+        t = time.perf_counter()
+        entries, encoded = engine.embeddings(images, [s.id for s in batch], cache)
+        timings["encode"] += time.perf_counter() - t
+    for k, sample in enumerate(batch):
+        t = time.perf_counter()
+        combined = _combine(probs_np[k], images[k], entries[k] if entries else None, parser, engine, ds, config)
+        timings["decode"] += time.perf_counter() - t
+        t = time.perf_counter()
+        _write(ds, sample, layer, combined, origin)
+        timings["write"] += time.perf_counter() - t
+        scores.append(combined.score)
+    return encoded
+
+
+def _combine(probs: npt.NDArray[np.float32], image: npt.NDArray[np.uint8], entry: dict[str, Any] | None,
+             parser: Parser, engine: SamEngine | None, ds: Dataset, config: PrelabelConfig) -> Combined:
+    if engine is None or entry is None:
+        return parser_only(probs, parser.class_ids)
+    if config.mode == "everything":
+        records = engine.everything(entry, image, points_per_side=config.points_per_side,
+                                    min_iou=config.min_mask_iou, min_stability=config.min_mask_stability)
+        return combine_everything(probs, parser.class_ids, records, ds.labelmap)
+    label = parser.class_ids[probs.argmax(0)]
+    prompts = region_prompts(label, config=config.prompts)
+    sam_masks: dict[int, tuple[npt.NDArray[np.bool_], float]] = {}
+    if prompts:
+        masks, ious = engine.segment(entry, *stack_prompts(prompts))
+        masks_np, ious_np = masks.cpu().numpy(), ious.cpu().numpy()
+        sam_masks = {p.class_id: (masks_np[i], float(ious_np[i])) for i, p in enumerate(prompts)}
+    return combine_prompted(probs, parser.class_ids, sam_masks, ds.labelmap, agree_iou=config.agree_iou)
+
+
+def _write(ds: Dataset, sample: Sample, layer: str, combined: Combined, origin: dict[str, Any]) -> None:
+    from ..imageio import encode_mask_png
+
+    run_id = origin["run"]
+    conf = np.clip(np.rint(combined.confidence_hw * 255.0), 0, 255).astype(np.uint8)
+    # the confidence map first: a sample counts as done only once its mask row is committed
+    atomic_write_bytes(ds.root / "runs" / run_id / "confidence" / f"{sample.id}.png", encode_mask_png(conf),
+                       fsync=False)
+    regions = {str(k): v for k, v in sorted(combined.regions.items())}
+    ds.put_mask(sample.id, layer, MaskInput(combined.label_hw, origin={**origin, "regions": regions},
+                                            score=round(combined.score, 4)), run_id=run_id)
+
+
+def _read_batch(root: Path, batch: list[Sample]) -> list[npt.NDArray[np.uint8]]:
+    return [read_image(root / s.image) for s in batch]
+
+
+def select_samples(ds: Dataset, only: str, *, low_confidence_below: float = 0.7) -> list[Sample]:
+    """The samples ``--only`` names, sorted by id (see :class:`PrelabelConfig`)."""
+    if only == "all":
+        return ds.samples()
+    if only.startswith("tag:") and only[4:]:
+        return ds.samples(tag=only[4:])
+    if only.startswith("split:") and only[6:]:
+        return ds.samples(split=only[6:])
+    if only in ("unlabeled", "low-confidence"):
+        labelled = {s.id for s in ds.samples(layer="gt")}
+        todo = [s for s in ds.samples() if s.id not in labelled]
+        if only == "unlabeled":
+            return todo
+        out = []
+        for s in todo:
+            # the newest earlier prelabel decides (a later, better model may have fixed an old low score)
+            newest = max(((m.created_at, m.score) for m in ds.masks_of(s.id)
+                          if m.layer.startswith("prelabel/") and m.score is not None), default=None)
+            if newest is not None and newest[1] < low_confidence_below:
+                out.append(s)
+        return out
+    raise AnimeparseError(f"--only {only!r}: use all, unlabeled, low-confidence, tag:NAME or split:NAME")
+
+
+def _resolve_sam(config: PrelabelConfig, device: torch.device) -> SamEngine | None:
+    cache_dir = Path(config.model_cache_dir) if config.model_cache_dir else None
+    if config.sam == "none":
+        if config.checkpoint:
+            raise AnimeparseError("--checkpoint was given with --sam none; drop one of them")
+        return None
+    if config.checkpoint:
+        return load_sam(config.checkpoint, device, expect=config.sam)
+    order = [config.sam] if config.sam != "auto" else (
+        ["vit_h", "vit_l", "vit_b"] if device.type == "cuda" else ["vit_b", "vit_l", "vit_h"])
+    for arch in order:
+        path = cached_path(f"sam-{arch.replace('_', '-')}", cache_dir)
+        if path is not None:
+            log.info("using SAM %s from the model cache: %s", arch, path)
+            return load_sam(path, device, expect=arch)
+    if config.sam != "auto":
+        name = f"sam-{config.sam.replace('_', '-')}"
+        raise AnimeparseError(f"no {config.sam} checkpoint in the model cache; run `animeparse models fetch {name}` "
+                              "or pass --checkpoint PATH")
+    log.warning("no SAM checkpoint in the model cache: parser only (fetch one with `animeparse models fetch "
+                "sam-vit-b`, or pass --checkpoint PATH)")
+    return None
+
+
+def _check_config(config: PrelabelConfig) -> None:
+    if config.sam not in SAM_CHOICES:
+        raise AnimeparseError(f"--sam {config.sam!r}: use one of {', '.join(SAM_CHOICES)}")
+    if config.mode not in MODES:
+        raise AnimeparseError(f"--mode {config.mode!r}: use one of {', '.join(MODES)}")
+    if config.batch_size < 1 or (config.limit is not None and config.limit < 0):
+        raise AnimeparseError(f"need --batch-size >= 1 and --limit >= 0; got {config.batch_size}, {config.limit}")
+    if not 0.0 <= config.agree_iou <= 1.0:
+        raise AnimeparseError(f"--agree-iou must be in [0, 1], got {config.agree_iou}")
+
+
+# options that change a sample's result: a resumed run must keep them (device, batch size, selection may change)
+_RESULT_PARAMS = ("mode", "agree_iou", "points_per_side", "min_mask_iou", "min_mask_stability", "prompts")
+
+
+def _check_resume(ds: Dataset, run_id: str, models: dict[str, Any], params: dict[str, Any]) -> None:
+    """A run resumed by id must use the same weights and result-changing options, or its layer would mix two
+    configurations' output."""
+    run = ds.run(run_id)
+    if run is None:
+        return
+    if run.kind != "prelabel":
+        raise AnimeparseError(f"run {run_id} is a {run.kind!r} run; choose another --run id", path=ds.root)
+    for key in ("parser", "sam"):
+        old, new = (run.models.get(key) or {}).get("sha256"), (models.get(key) or {}).get("sha256")
+        if old != new:
+            raise AnimeparseError(f"run {run_id} was started with another {key} (SHA-256 {str(old)[:12]}, now "
+                                  f"{str(new)[:12]}); resume it with the same models, or use a new --run id",
+                                  path=ds.root)
+    changed = [k for k in _RESULT_PARAMS if k in run.params and run.params[k] != json.loads(json.dumps(params[k]))]
+    if changed:
+        was = ", ".join(f"{k}={run.params[k]}" for k in changed)
+        raise AnimeparseError(f"run {run_id} was started with {was}; resume it with the same options, or use a new "
+                              "--run id", path=ds.root)
