@@ -18,12 +18,12 @@ from animeparse.prelabel import PrelabelConfig, TrainConfig, prelabel, select_sa
 
 from . import make_face_store, save_tiny_sam
 
-N_NEW = 24
+N_NEW = 16
 
 
 @pytest.fixture(scope="module")
 def store_root(tmp_path_factory):
-    """4 labelled faces (a 1-epoch parser, run p1, is trained on them) and 24 unlabelled ones, 96 px."""
+    """4 labelled faces (a 1-epoch parser, run p1, is trained on them) and 16 unlabelled ones, 96 px."""
     root = tmp_path_factory.mktemp("runstore")
     with make_face_store(root, n_train=4, n_unlabeled=N_NEW, size=96) as ds:
         train_parser(ds, TrainConfig(epochs=1, size=64, device="cpu", run_id="p1"))
