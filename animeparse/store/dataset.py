@@ -409,7 +409,7 @@ class Dataset:
         """Remove what a killed writer left: temp files, and image/mask files no row points to."""
         self._need_write()
         counts = {"temp_files": 0, "orphan_images": 0, "orphan_masks": 0}
-        for folder in (self.root / "images", self.root / "masks", self.root):
+        for folder in (self.root / "images", self.root / "masks", self.root / "runs", self.root / "cache", self.root):
             for p in folder.rglob(f".*{TMP_SUFFIX}") if folder != self.root else folder.glob(f".*{TMP_SUFFIX}"):
                 if p.is_dir():
                     continue
