@@ -8,6 +8,7 @@ Each stage is idempotent, so a demo killed at any moment finishes when run again
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,9 @@ def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
 
     root = Path(root)
     raw, store = root / "raw", root / "store"
+    # what a killed demo left at the top of its own folder: temp files and folders of atomic writes
+    for stale in [*root.glob(".*.tmp"), *root.glob(".*.init-*")] if root.is_dir() else []:
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     result = DemoResult(root=root, raw=raw, store=store, info=None)  # type: ignore[arg-type]
     write_demo_data(raw, n, seed=seed, size=size, progress=bar("generate"))
     with Dataset.create(store, labelmap=load_labelmap("danbooru-parsing"), name="animeparse-demo",
