@@ -234,11 +234,12 @@ def dhash(image_hwc: npt.NDArray[np.uint8]) -> str:
     return np.packbits(px[:, 1:] > px[:, :-1]).tobytes().hex()
 
 
-def png_with_palette(data: bytes, palette: list[int]) -> bytes | None:
-    """Turn an 8-bit greyscale or palette PNG into a P-mode PNG with ``palette`` (768 ints) without
-    decompressing: the pixel bytes (IDAT) of both are one index per pixel, so only IHDR's colour type and the
-    PLTE chunk change; ancillary chunks are dropped. Returns None when the file is not such a PNG (the caller
-    then decodes and re-encodes). The caller must still decode the mask once to check its ids."""
+def png_with_palette(data: bytes, palette: list[int] | None) -> bytes | None:
+    """Turn an 8-bit greyscale or palette PNG into a P-mode PNG with ``palette`` (768 ints), or with
+    ``palette=None`` into an L-mode PNG, without decompressing: the pixel bytes (IDAT) of all these are one index
+    per pixel, so only IHDR's colour type and the PLTE chunk change; ancillary chunks (tRNS, text ...) are
+    dropped. Returns None when the file is not such a PNG (the caller then decodes and re-encodes). The caller
+    must still decode the mask once to check its ids."""
     import struct
     import zlib
 
@@ -262,12 +263,14 @@ def png_with_palette(data: bytes, palette: list[int]) -> bytes | None:
     bit_depth, colour_type, interlace = ihdr[8], ihdr[9], ihdr[12]
     if bit_depth != 8 or colour_type not in (0, 3) or interlace != 0:
         return None
-    ihdr[9] = 3
+    ihdr[9] = 0 if palette is None else 3
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
-    out = [_PNG_SIGNATURE, chunk(b"IHDR", bytes(ihdr)), chunk(b"PLTE", bytes(palette[:768]))]
+    out = [_PNG_SIGNATURE, chunk(b"IHDR", bytes(ihdr))]
+    if palette is not None:
+        out.append(chunk(b"PLTE", bytes(palette[:768])))
     out += [chunk(kind, body) for kind, body in chunks if kind == b"IDAT"]
     out.append(chunk(b"IEND", b""))
     return b"".join(out)

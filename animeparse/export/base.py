@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import AnimeparseError
-from ..imageio import encode_mask_png, read_mask
+from ..imageio import _PNG_SIGNATURE, encode_mask_png, png_with_palette, read_mask
 from ..labelmap import IGNORE_INDEX, LabelMap
 
 __all__ = ["ExportConfig", "ExportError", "SampleJob", "WorkContext", "WorkResult", "Sink", "IMAGE_MODES",
@@ -32,7 +30,6 @@ __all__ = ["ExportConfig", "ExportError", "SampleJob", "WorkContext", "WorkResul
            "class_ids_for_export"]
 
 IMAGE_MODES = ("copy", "link", "none")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class ExportError(AnimeparseError):
@@ -201,40 +198,11 @@ def ignore_label(labelmap: LabelMap) -> str:
 
 
 def palette_png_to_grey(data: bytes) -> bytes | None:
-    """Turn an 8-bit, non-interlaced palette PNG into the greyscale (L-mode) PNG with the same pixel bytes.
-
-    Both store one byte per pixel, the palette index, so only IHDR's colour type changes and PLTE/tRNS and the
-    ancillary chunks are dropped: no decode, no re-encode (the store's masks are P-mode; training code wants L).
-    Returns None for any other PNG (the caller decodes and re-encodes instead).
-    """
-    if not data.startswith(_PNG_SIGNATURE):
+    """The store's P-mode mask PNG as an L-mode PNG with the same bytes per pixel (the palette index): no decode,
+    no re-encode (training code wants L). None for any other PNG (the caller decodes and re-encodes instead)."""
+    if len(data) < 33 or data[25] != 3:  # IHDR colour type: only palette PNGs (the store's masks) qualify
         return None
-    chunks: list[tuple[bytes, bytes]] = []
-    pos = len(_PNG_SIGNATURE)
-    try:
-        while pos < len(data):
-            (length,) = struct.unpack(">I", data[pos:pos + 4])
-            kind = data[pos + 4:pos + 8]
-            chunks.append((kind, data[pos + 8:pos + 8 + length]))
-            pos += 12 + length
-            if kind == b"IEND":
-                break
-    except struct.error:
-        return None
-    if not chunks or chunks[0][0] != b"IHDR" or len(chunks[0][1]) != 13 or chunks[-1][0] != b"IEND":
-        return None
-    ihdr = bytearray(chunks[0][1])
-    if ihdr[8] != 8 or ihdr[9] != 3 or ihdr[12] != 0:  # bit depth, colour type (palette), interlace
-        return None
-    ihdr[9] = 0
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    out = [_PNG_SIGNATURE, chunk(b"IHDR", bytes(ihdr))]
-    out += [chunk(kind, body) for kind, body in chunks if kind == b"IDAT"]
-    out.append(chunk(b"IEND", b""))
-    return b"".join(out)
+    return png_with_palette(data, None)
 
 
 def class_ids_for_export(labelmap: LabelMap, ids: Sequence[int], *, include_background: bool) -> list[int]:

@@ -1,9 +1,9 @@
 """Near-duplicate lookup over 256-bit difference hashes (Hamming distance).
 
 Every query is compared with every indexed hash, vectorised: the hashes live in one N x 4 uint64 array and the
-distance is ``bitwise_count(xor).sum()``, about 3 ms per query at 100k samples (measured here). (Band-based multi-index hashing
-was tried first: aligned portraits share many band values, so the candidate sets were most of the store and the
-Python-level set unions cost more than this.)
+distance is ``bitwise_count(xor).sum()``, about 3 ms per query at 100k samples (measured here). (Band-based
+multi-index hashing was tried first: aligned portraits share many band values, so the candidate sets were most of
+the store and the Python-level set unions cost more than this.)
 """
 
 from __future__ import annotations
