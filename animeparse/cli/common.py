@@ -16,11 +16,14 @@ def is_quiet() -> bool:
 
 
 @contextmanager
-def progress_bar(desc: str, total: int | None = None) -> Iterator[Callable[[int, int | None], None]]:
-    """A tqdm bar on stderr as a ``progress(done, total)`` callback; silent with ``-q``."""
+def progress_bar(desc: str, total: int | None = None, *, unit: str = "img",
+                 scale: bool = False) -> Iterator[Callable[[int, int | None], None]]:
+    """A tqdm bar on stderr (``unit`` per second shown; ``scale`` for k/M prefixes, e.g. bytes) as a
+    ``progress(done, total)`` callback; silent with ``-q``."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="img", disable=is_quiet(), leave=False, file=sys.stderr)
+    bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, disable=is_quiet(), leave=False,
+               file=sys.stderr)
 
     def update(done: int, total_now: int | None) -> None:
         if total_now is not None and bar.total != total_now:

@@ -7,16 +7,13 @@ is imported only when a command runs, so ``animeparse --help`` stays fast withou
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .common import echo_table, is_quiet, progress_bar
+from .common import echo_table, progress_bar
 
 _DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
 _DS = click.Path(path_type=Path, file_okay=False, exists=True)
@@ -54,25 +51,6 @@ class _DSArgument(click.Argument):
 
     def get_usage_pieces(self, ctx: click.Context) -> list[str]:
         return []
-
-
-@contextmanager
-def _bar(desc: str, unit: str, total: int | None = None, *, scale: bool = False) -> Iterator[Callable[[int, int | None],
-                                                                                                        None]]:
-    """A tqdm bar (``unit`` per second shown) as a ``progress(done, total)`` callback; silent with ``-q``."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, disable=is_quiet(), leave=False, file=sys.stderr)
-
-    def update(done: int, total_now: int | None) -> None:
-        if total_now is not None and bar.total != total_now:
-            bar.total = total_now
-        bar.update(done - bar.n)
-
-    try:
-        yield update
-    finally:
-        bar.close()
 
 
 def _device(device: str, gpu: bool) -> str:
@@ -234,7 +212,7 @@ def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_si
 
     config = TrainConfig(epochs=epochs, size=size, batch_size=batch_size, lr=lr, device=_device(device, gpu),
                          split=split, seed=seed, run_id=run_id)
-    with Dataset.open(ds, write=True) as store, _bar("train", "epoch") as progress:
+    with Dataset.open(ds, write=True) as store, progress_bar("train", unit="epoch") as progress:
         result = train_parser(store, config, progress=progress)
     if as_json:
         click.echo(json.dumps({**asdict(result), "checkpoint": str(result.checkpoint)}, indent=2, sort_keys=True))
@@ -272,7 +250,7 @@ def fetch_cmd(name: str, cache_dir: Path | None, url: str | None) -> None:
     """
     from ..prelabel import MODELS, fetch_model
 
-    with _bar(name, "B", MODELS[name].size, scale=True) as progress:
+    with progress_bar(name, MODELS[name].size, unit="B", scale=True) as progress:
         path = fetch_model(name, cache_dir=cache_dir, url=url, progress=progress)
     click.echo(f"{name}: {path} (SHA-256 verified)")
 
