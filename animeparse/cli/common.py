@@ -67,3 +67,34 @@ class StageBars:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def engine_options(*, workers: bool = True) -> Callable[[Callable[..., object]], Callable[..., object]]:
+    """``--engine``, ``--ray-address``, ``--gpus-per-worker``, ``--cpus-per-worker``, ``--worker-store`` (and
+    ``--workers`` unless the command has its own): the command receives them as keyword arguments of the same names
+    (``engine``, ``ray_address``, ...); build :class:`animeparse.distributed.EngineConfig` from them."""
+
+    def decorate(f: Callable[..., object]) -> Callable[..., object]:
+        opts = [
+            click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                         help="Run here (local) or spread the work over a Ray cluster (ray; the store must be on a "
+                              "filesystem every node mounts). See docs/scaling.md."),
+            click.option("--ray-address", default=None, metavar="ADDR",
+                         help="Ray cluster to join (host:6379, ray://host:10001, auto); default: start a local "
+                              "instance for this run."),
+            click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
+                         help="GPUs each Ray worker asks for (fractions share a GPU)."),
+            click.option("--cpus-per-worker", type=click.FloatRange(0.01), default=0.5, show_default=True,
+                         help="CPUs each Ray worker asks for (fractions avoid deadlocks on small machines)."),
+            click.option("--worker-store", default=None, metavar="PATH",
+                         help="The store's path as Ray workers see it, when the shared filesystem is mounted "
+                              "elsewhere there."),
+        ]
+        if workers:
+            opts.append(click.option("--workers", type=click.IntRange(1, 4096), default=None,
+                                     help="Ray workers (model replicas); default: sized from the cluster."))
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+
+    return decorate
