@@ -10,6 +10,7 @@ before translating anything. See docs/pseudo.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -21,16 +22,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from .distributed import EngineConfig
 from .errors import AnimeparseError, StoreError
 from .fsutil import atomic_write_bytes
-from .imageio import read_mask
+from .imageio import read_image, read_mask
+from .labelmap import LabelMap
 from .store import Dataset, MaskInput, PreparedSample, Sample, prepare_sample
-from .store.records import check_layer
+from .store.records import MaskRecord, check_layer
 
 if TYPE_CHECKING:
     from .translate.base import Translator
 
-__all__ = ["PseudoConfig", "PseudoResult", "SheetResult", "make_manga", "contact_sheet", "conditioning_layer"]
+__all__ = ["PseudoConfig", "PseudoResult", "SheetResult", "make_manga", "contact_sheet", "conditioning_layer",
+           "BatchContext", "translate_batch"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
@@ -59,7 +63,9 @@ class PseudoConfig:
 
 @dataclass(frozen=True)
 class PseudoResult:
-    """What a run did. ``by_layer``: outputs written per carried mask layer (``-`` = single region, no mask)."""
+    """What a run did. ``by_layer``: outputs written per carried mask layer (``-`` = single region, no mask);
+    ``device``: where the translator ran (the workers' device with ``ray``); ``workers``: Ray actors (None
+    locally)."""
 
     out: str
     parent: str
@@ -73,6 +79,8 @@ class PseudoResult:
     duplicates: int
     by_layer: dict[str, int]
     seconds: float
+    engine: str = "local"
+    workers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,24 +95,54 @@ class _Item:
     parent: Sample
     variant: int
     layer: str | None  # the mask layer that conditions the translation and is carried over; None = single region
+    mask: MaskRecord | None = None  # that layer's record in the parent store
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What the per-batch compute needs besides the translator (picklable: it travels to Ray workers).
+
+    ``root``: where the parent store's files are read (the driver's path, or the workers' ``--worker-store``);
+    ``parent_root``: the parent store's path as the outputs record it (always the driver's); ``translator_name``:
+    the translator spec as recorded; ``labelmap`` / ``out_labelmap``: the parent's and the derived store's."""
+
+    root: str
+    parent_root: str
+    labelmap: LabelMap
+    out_labelmap: LabelMap
+    translator_name: str
+    config: PseudoConfig
+    run_id: str
+
+
+# one output ready to commit: the prepared sample, its plan item, and the parent mask it must carry (or None)
+Translated = tuple[PreparedSample, _Item, "npt.NDArray[np.uint8] | None"]
 
 
 def conditioning_layer(ds: Dataset, sample_id: str, *, layer: str = "gt") -> str | None:
     """The layer a translation uses: ``layer`` when the sample has it, else its latest ``prelabel/*`` layer (by
     creation time), else None (translated as a single region, stored without a mask)."""
-    records = ds.masks_of(sample_id)
-    if any(r.layer == layer for r in records):
-        return layer
+    record = _conditioning_record(ds.masks_of(sample_id), layer)
+    return record.layer if record else None
+
+
+def _conditioning_record(records: list[MaskRecord], layer: str) -> MaskRecord | None:
+    for r in records:
+        if r.layer == layer:
+            return r
     prelabels = [r for r in records if r.layer.startswith("prelabel/")]
-    return max(prelabels, key=lambda r: (r.created_at, r.layer)).layer if prelabels else None
+    return max(prelabels, key=lambda r: (r.created_at, r.layer)) if prelabels else None
 
 
 def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = PseudoConfig(),
-               progress: Progress | None = None) -> PseudoResult:
+               progress: Progress | None = None, engine: EngineConfig | None = None) -> PseudoResult:
     """Translate every sample of the store ``source`` ``config.variants`` times into the derived store ``out``.
 
-    Raises AnimeparseError (bad options, a translator that changes the image size, a mask that would not carry
-    over); a failed run is recorded as ``failed`` and what was committed before stays (re-run to finish).
+    ``engine``: where the translations are computed (default: here). With ``ray`` they run on a Ray actor pool
+    (each worker loads the translator once) and are committed here, in order, with the same checks; the outputs
+    are the same bytes. Raises AnimeparseError (bad options, a translator that changes the image size, a mask
+    that would not carry over, a Ray worker that cannot read the parent store); a failed run is recorded as
+    ``failed`` and what was committed before stays (re-run to finish).
     """
     from .translate import load_translator
 
@@ -112,30 +150,54 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
         raise AnimeparseError(f"variants and batch size must be >= 1, got {config.variants} and "
                               f"{config.batch_size}")
     check_layer(config.layer)
-    translator = load_translator(config.translator, device=config.device)
+    engine = engine or EngineConfig()
+    engine.check()
+    distributed = engine.engine == "ray"
+    if not distributed and engine.workers is not None:
+        raise AnimeparseError("--workers sets the Ray actor pool; it needs --engine ray")
+    if distributed and config.device == "cuda" and engine.gpus_per_worker <= 0:
+        raise AnimeparseError("--device cuda with --engine ray runs the translator on the Ray workers' GPUs: pass "
+                              "--gpus-per-worker (e.g. 1 or 0.5)")
+    if distributed and config.device == "cpu" and engine.gpus_per_worker > 0:
+        raise AnimeparseError("--device cpu with --gpus-per-worker reserves GPUs the workers would not use; drop "
+                              "one of them")
+    # with ray the driver only identifies the translator (name, SHA-256); the workers run it
+    translator = load_translator(config.translator, device="cpu" if distributed else config.device)
     started = time.perf_counter()
-    with Dataset.open(source) as src, _open_derived(Path(out), src) as dst:
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(Dataset.open(source))
+        pool = None
+        if distributed:
+            from .distributed.pseudo import RayPseudo
+
+            # connects and proves the workers see the parent store, before the derived store is touched
+            pool = stack.enter_context(RayPseudo(src, translator, config, engine))
+        dst = stack.enter_context(_open_derived(Path(out), src))
         done = _existing(dst, translator.sha256, config)
         items: list[_Item] = []
         skipped = 0
         for sample in src.samples():
-            layer = conditioning_layer(src, sample.id, layer=config.layer)
+            record = _conditioning_record(src.masks_of(sample.id), config.layer)
             for variant in range(config.variants):
                 if (sample.id, variant) in done:
                     skipped += 1
                 else:
-                    items.append(_Item(sample, variant, layer))
+                    items.append(_Item(sample, variant, record.layer if record else None, record))
         counts: dict[str, int] = defaultdict(int)
         run_id, duplicates = None, 0
+        device = str(translator.device)
         if items:
-            run_id = dst.start_run("pseudo", params={**asdict(config), "parent": str(src.root)},
-                                   models={translator.name: translator.sha256})
+            params = {**asdict(config), "parent": str(src.root), "engine": engine.engine}
+            run_id = dst.start_run("pseudo", params=params, models={translator.name: translator.sha256})
+            context = BatchContext(root=str(src.root), parent_root=str(src.root), labelmap=src.labelmap,
+                                   out_labelmap=dst.labelmap, translator_name=translator.name, config=config,
+                                   run_id=run_id)
+            batches = list(_batches(items, config.batch_size))
             try:
-                for batch in _batches(items, config.batch_size):
-                    prepared = _translate_batch(src, dst, translator, batch, config, run_id)
-                    added = dst.add_prepared([p for p, _ in prepared], run_id=run_id)
-                    _check_committed(dst, prepared, added)
-                    for (p, item), fresh in zip(prepared, added):
+                stream = pool.run(batches, context) if pool is not None else (
+                    (batch, translate_batch(context, translator, batch), device) for batch in batches)
+                for _batch, translated, device in stream:
+                    for item, fresh in _commit(dst, translated, run_id):
                         counts[item.layer or "-"] += int(fresh)
                         duplicates += int(not fresh)
                     if progress:
@@ -144,12 +206,26 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
                 dst.finish_run(run_id, status="failed", summary={"error": str(err), **counts})
                 raise
             dst.finish_run(run_id, summary={"translated": sum(counts.values()), "duplicates": duplicates,
-                                            "skipped_existing": skipped, "by_layer": dict(counts)})
+                                            "skipped_existing": skipped, "by_layer": dict(counts),
+                                            "engine": engine.engine, "workers": pool.workers if pool else None})
         return PseudoResult(out=str(dst.root), parent=str(src.root), run_id=run_id, translator=translator.name,
-                            translator_sha256=translator.sha256, device=str(translator.device),
+                            translator_sha256=translator.sha256, device=device,
                             planned=len(items) + skipped, translated=sum(counts.values()), skipped_existing=skipped,
                             duplicates=duplicates, by_layer=dict(sorted(counts.items())),
-                            seconds=time.perf_counter() - started)
+                            seconds=time.perf_counter() - started, engine=engine.engine,
+                            workers=pool.workers if pool is not None else None)
+
+
+def _commit(dst: Dataset, translated: list[Translated], run_id: str) -> list[tuple[_Item, bool]]:
+    """Commit one batch (both engines): every output's mask checked against its parent's, pixel for pixel, then
+    the batch in one transaction, then each new row checked to point at the checked bytes. Returns
+    (item, added) per output."""
+    for p, item, mask in translated:
+        _check_carry(p, item, mask)
+    prepared = [(p, item) for p, item, _ in translated]
+    added = dst.add_prepared([p for p, _ in prepared], run_id=run_id)
+    _check_committed(dst, prepared, added)
+    return [(item, fresh) for (_, item), fresh in zip(prepared, added, strict=True)]
 
 
 def _open_derived(out: Path, src: Dataset) -> Dataset:
@@ -200,35 +276,40 @@ def _batches(items: list[_Item], size: int) -> Iterator[list[_Item]]:
             yield group[i:i + step]
 
 
-def _translate_batch(src: Dataset, dst: Dataset, translator: Translator, batch: list[_Item], config: PseudoConfig,
-                     run_id: str) -> list[tuple[PreparedSample, _Item]]:
+def translate_batch(ctx: BatchContext, translator: Translator, batch: list[_Item]) -> list[Translated]:
+    """The per-batch compute of ``pseudo manga``, the same for both engines: read each parent image and its
+    conditioning mask (under ``ctx.root``), translate the batch in one pass, encode each output as PNG and prepare
+    it with its carried mask. Returns (prepared sample, item, the parent mask it must carry or None) per item;
+    nothing is written."""
     import cv2
     import torch
 
     from .translate import generator_for, images_to_tensor, role_lut, single_region_lut, tensor_to_images
 
+    config, root = ctx.config, Path(ctx.root)
     images: dict[str, npt.NDArray[np.uint8]] = {}
     masks: dict[str, npt.NDArray[np.uint8] | None] = {}
     for item in batch:
         pid = item.parent.id
         if pid not in images:
-            images[pid] = src.read_image(item.parent)
-            masks[pid] = src.read_mask(pid, item.layer) if item.layer else None
+            images[pid] = read_image(root / item.parent.image)
+            masks[pid] = read_mask(root / item.mask.path) if item.layer and item.mask else None
     h, w = images[batch[0].parent.id].shape[:2]
     device = translator.device
     x = images_to_tensor([images[it.parent.id] for it in batch], device)
     zeros = np.zeros((h, w), np.uint8)
     ids = torch.from_numpy(np.stack([_or(masks[it.parent.id], zeros) for it in batch]).astype(np.int64)).to(device)
-    mask_lut, flat_lut = role_lut(src.labelmap), single_region_lut()
+    mask_lut, flat_lut = role_lut(ctx.labelmap), single_region_lut()
     luts = torch.from_numpy(np.stack([mask_lut if it.layer else flat_lut for it in batch])).to(device)
     gens = [generator_for(config.seed, it.parent.id, it.variant) for it in batch]
     outputs = tensor_to_images(translator.translate(x, ids, role_lut=luts, generators=gens, color=config.color))
-    prepared = []
+    prepared: list[Translated] = []
     for item, pixels in zip(batch, outputs):
         parent = item.parent
         if pixels.shape[:2] != images[parent.id].shape[:2]:
-            raise AnimeparseError(f"translator {translator.name} made a {pixels.shape[1]}x{pixels.shape[0]} image "
-                                  f"from {parent.id} ({w}x{h}); translations must keep the size", sample_id=parent.id)
+            raise AnimeparseError(f"translator {ctx.translator_name} made a {pixels.shape[1]}x{pixels.shape[0]} "
+                                  f"image from {parent.id} ({w}x{h}); translations must keep the size",
+                                  sample_id=parent.id)
         ok, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR),
                                    [cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
@@ -237,20 +318,19 @@ def _translate_batch(src: Dataset, dst: Dataset, translator: Translator, batch: 
         mask = masks[parent.id]
         carried = {}
         if item.layer and mask is not None:
-            rec = src.mask_record(parent.id, item.layer)
+            rec = item.mask
             origin = {**(rec.origin if rec else {}), "carried_from": {"sample": parent.id, "layer": item.layer,
                                                                        "sha256": rec.sha256 if rec else None},
-                      "run": run_id}
+                      "run": ctx.run_id}
             carried[item.layer] = MaskInput(mask, origin=origin, score=rec.score if rec else None,
-                                            source=f"{src.root}/{rec.path if rec else parent.id}")
-        meta = {"translator": translator.name, "translator_sha256": translator.sha256, "seed": config.seed,
+                                            source=f"{ctx.parent_root}/{rec.path if rec else parent.id}")
+        meta = {"translator": ctx.translator_name, "translator_sha256": translator.sha256, "seed": config.seed,
                 "variant": item.variant, "color": config.color, "source_layer": item.layer}
         stem = Path(parent.name).stem
-        p = prepare_sample(Path(f"{stem}.manga{item.variant}.png"), labelmap=dst.labelmap, masks=carried,
-                           source=f"{src.root}#{parent.id}", split=parent.split, tags=parent.tags, meta=meta,
-                           pixels=pixels, file_bytes=png, parent_id=parent.id, parent_run=run_id)
-        _check_carry(p, item, mask)
-        prepared.append((p, item))
+        p = prepare_sample(Path(f"{stem}.manga{item.variant}.png"), labelmap=ctx.out_labelmap, masks=carried,
+                           source=f"{ctx.parent_root}#{parent.id}", split=parent.split, tags=parent.tags, meta=meta,
+                           pixels=pixels, file_bytes=png, parent_id=parent.id, parent_run=ctx.run_id)
+        prepared.append((p, item, mask))
     return prepared
 
 

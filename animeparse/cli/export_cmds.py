@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
+from ..distributed.session import EngineConfig
 from ..export import EXPORTERS, ExportConfig, export
 from ..export.base import IMAGE_MODES
 from ..export.engine import describe
 from ..store import Dataset
-from .common import echo_table, progress_bar
+from .common import echo_table, engine_options, progress_bar
 
 
 @click.command("export")
@@ -19,7 +20,8 @@ from .common import echo_table, progress_bar
               help="Output format (see docs/export.md for each layout and what is lossy).")
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="New (or empty) folder to write; built beside it and renamed into place when complete.")
-@click.option("--layer", default="gt", show_default=True, help="Mask layer to export: gt or prelabel/RUN.")
+@click.option("--layer", default=None,
+              help="Mask layer to export: gt or prelabel/RUN (default: gt; parquet: every layer).")
 @click.option("--split", "splits", multiple=True, metavar="NAME",
               help="Only samples of this split; repeatable (default: every split).")
 @click.option("--images", type=click.Choice(IMAGE_MODES), default="copy", show_default=True,
@@ -35,13 +37,16 @@ from .common import echo_table, progress_bar
 @click.option("--as", "ls_as", type=click.Choice(["predictions", "annotations"]), default=None,
               help="labelstudio: regions as predictions or annotations (default: annotations for gt, else "
                    "predictions).")
-@click.option("--workers", type=click.IntRange(0, 64), default=None,
-              help="Encoding processes (default: one per core; 0 = in the main process).")
-def export_cmd(ds: Path, fmt: str, out: Path, layer: str, splits: tuple[str, ...], images: str, instances: bool,
-               polygons: bool, include_background: bool, info: bool, palette_mode: str, ls_as: str | None,
-               workers: int | None) -> None:
+@click.option("--workers", type=click.IntRange(0, 4096), default=None,
+              help="Encoding processes (default: one per core; 0 = in the main process); with --engine ray, Ray "
+                   "tasks in flight (default: the cluster's CPUs / --cpus-per-worker).")
+@engine_options(workers=False)
+def export_cmd(ds: Path, fmt: str, out: Path, layer: str | None, splits: tuple[str, ...], images: str,
+               instances: bool, polygons: bool, include_background: bool, info: bool, palette_mode: str,
+               ls_as: str | None, workers: int | None, engine: str, ray_address: str | None, gpus_per_worker: float,
+               cpus_per_worker: float, worker_store: str | None) -> None:
     """Export a store's masks to OUT as COCO, Danbooru-Parsing folders, CelebAMask-HQ parts, index PNGs,
-    LabelMe or Label Studio.
+    LabelMe or Label Studio, or its manifest as Parquet tables.
 
     The store is only read (an export can run beside an ingest). OUT must be new or empty; nothing appears there
     until the export is complete.
@@ -51,13 +56,19 @@ def export_cmd(ds: Path, fmt: str, out: Path, layer: str, splits: tuple[str, ...
       animeparse export my-ds --format coco --out exports/coco
       animeparse export my-ds --format danbooru-parsing --out exports/dp --split train --split test
       animeparse export my-ds --format labelstudio --layer prelabel/run1 --out exports/ls --images link
+      animeparse export my-ds --format parquet --out exports/manifest
+      animeparse export /shared/my-ds --format coco --out /shared/exports/coco --engine ray --ray-address auto
     """
     config = ExportConfig(format=fmt, layer=layer, splits=tuple(splits), images=images, instances=instances,
                           polygons=polygons, include_background=include_background, info=info,
                           palette_mode=palette_mode, ls_as=ls_as,
-                          **({"workers": workers} if workers is not None else {}))
+                          **({"workers": workers} if workers is not None and engine == "local" else {}))
+    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers if engine == "ray" else None,
+                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                                 worker_store=worker_store)
+    engine_config.check()
     with Dataset.open(ds) as store, progress_bar(f"export {fmt}") as progress:
-        result = export(store, out, config, progress=progress)
+        result = export(store, out, config, progress=progress, engine=engine_config)
     echo_table(describe(result), title=f"exported {result.samples} samples")
 
 

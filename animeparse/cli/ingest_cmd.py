@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import LabelMapError
+from ..distributed.session import EngineConfig
+from ..errors import AnimeparseError, LabelMapError
 from ..formats import FORMATS, detect_scores
 from ..formats.base import ReadOptions, class_map_from_pairs
 from ..formats.palette import load_palette
@@ -14,7 +15,7 @@ from ..ingest import IngestConfig, IngestError, ingest
 from ..ingest.dupes import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
 from ..labelmap import load_remap
 from ..store import Dataset
-from .common import StageBars
+from .common import StageBars, engine_options
 
 
 @click.command("ingest")
@@ -48,15 +49,19 @@ from .common import StageBars
 @click.option("--strict", is_flag=True, help="Warnings (near duplicates, suspect label order) refuse the run too.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the full report (every finding) as JSON.")
-@click.option("--workers", type=click.IntRange(0, 64), default=None,
-              help="Decoding processes (default: one per core; 0 = none).")
+@click.option("--workers", type=click.IntRange(0, 4096), default=None,
+              help="Decoding processes (default: one per core; 0 = none); with --engine ray, Ray tasks in flight "
+                   "(default: the cluster's CPUs / --cpus-per-worker).")
 @click.option("--near-dup-bits", type=click.IntRange(-1, MAX_NEAR_DUP_BITS), default=DEFAULT_NEAR_DUP_BITS,
               show_default=True, help="dHash bits (of 256) that may differ for near duplicates; -1 turns the check "
                                       "off.")
+@engine_options(workers=False)
 def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[str, ...], remap: str | None,
                palette: Path | None, resize_masks: str | None, alpha_threshold: int, images_dir: Path | None,
                crop_faces: Path | None, crop_margin: float, recursive: bool, on_error: str, strict: bool,
-               report_path: Path | None, workers: int | None, near_dup_bits: int) -> None:
+               report_path: Path | None, workers: int | None, near_dup_bits: int, engine: str,
+               ray_address: str | None, gpus_per_worker: float, cpus_per_worker: float,
+               worker_store: str | None) -> None:
     """Add images and their labels from SRC to a store: checked, deduplicated, resumable.
 
     Exit code 0 when everything was added; 1 when the run was refused (nothing written) or, with
@@ -67,7 +72,12 @@ def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[s
       animeparse ingest Danbooru-Parsing/ --into my-ds
       animeparse ingest export.json --into my-ds --images uploads/ --report ingest.json
       animeparse ingest CelebAMask-HQ/ --into my-ds --resize-masks nearest --on-error skip
+      animeparse ingest /shared/danbooru/ --into /shared/my-ds --engine ray --ray-address auto
     """
+    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers if engine == "ray" else None,
+                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                                 worker_store=worker_store)
+    engine_config.check()
     with Dataset.open(into, write=True) as ds:
         remap_table = None
         if remap:
@@ -89,14 +99,14 @@ def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[s
                 click.echo(f"format: {best} (confidence {scores[best]:.2f}; force another with --format)", err=True)
         with StageBars() as bars:
             try:
-                report = ingest(ds, src, config, progress=bars)
+                report = ingest(ds, src, config, progress=bars, engine=engine_config)
             except IngestError as err:
                 bars.close()
                 _finish(err.report, report_path)
                 raise
     _finish(report, report_path)
-    if report.refused:
-        raise SystemExit(1)
+    if report.refused:  # --on-error skip: committed, but exit 1 with one line naming the first skipped item
+        raise AnimeparseError(report.skipped_message())
 
 
 def _finish(report, report_path: Path | None) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .common import echo_table, progress_bar
+from .common import echo_table, engine_options, progress_bar
 
 _DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
 _DS = click.Path(path_type=Path, file_okay=False, exists=True)
@@ -94,11 +94,14 @@ def _device(device: str, gpu: bool) -> str:
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Model cache folder (default: see `animeparse models list`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@engine_options()
 @click.pass_context
 def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sam: str, checkpoint: Path | None,
                  parser_spec: str | None, only: str, limit: int | None, batch_size: int, run_id: str | None,
                  mode: str, agree_iou: float, low_confidence_below: float, points_per_side: int, min_mask_iou: float,
-                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, as_json: bool) -> None:
+                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, as_json: bool, engine: str,
+                 ray_address: str | None, gpus_per_worker: float, cpus_per_worker: float, worker_store: str | None,
+                 workers: int | None) -> None:
     """Write a prelabel/<run> mask layer: parser class names, SAM boundaries, a confidence per pixel.
 
     Human layers are never touched. Each sample's score (mean confidence per class) is stored with its mask, and
@@ -109,11 +112,13 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
       animeparse models fetch sam-vit-b
       animeparse prelabel my-ds --gpu --sam vit_b --run first
       animeparse prelabel evaluate my-ds --layer prelabel/first
+      animeparse prelabel /shared/my-ds --engine ray --ray-address auto --gpus-per-worker 1 --run big
     """
     if ctx.invoked_subcommand is not None:
         return
     if ds is None:
         raise click.UsageError("Missing argument 'DS' (the store to prelabel), or a subcommand (evaluate).", ctx)
+    from ..distributed import EngineConfig
     from ..prelabel import PrelabelConfig, prelabel
     from ..store import Dataset
 
@@ -123,14 +128,18 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         low_confidence_below=low_confidence_below, points_per_side=points_per_side, min_mask_iou=min_mask_iou,
         min_mask_stability=min_mask_stability, cache_embeddings=not no_cache,
         model_cache_dir=str(cache_dir) if cache_dir else None)
+    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers,
+                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                                 worker_store=worker_store)
     with Dataset.open(ds, write=True) as store, progress_bar("prelabel") as progress:
-        result = prelabel(store, config, progress=progress)
+        result = prelabel(store, config, progress=progress, engine=engine_config)
     if as_json:
         click.echo(json.dumps(asdict(result), indent=2, sort_keys=True))
         return
     click.echo(f"prelabelled {result.computed} samples into layer {result.layer} "
                f"({result.skipped_done} already done, {result.selected} selected) in {result.seconds:.1f}s, "
-               f"{result.images_per_s:.2f} images/s on {result.device}")
+               f"{result.images_per_s:.2f} images/s on {result.device}"
+               + (f" x {result.workers} Ray workers" if result.workers else ""))
     if result.sam:
         click.echo(f"  parser + SAM {result.sam} ({mode} mode)")
     elif sam == "auto":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import echo_table, progress_bar
+from .common import echo_table, engine_options, progress_bar
 
 
 @click.group("pseudo")
@@ -36,8 +36,10 @@ def pseudo_group() -> None:
 @click.option("--layer", default="gt", show_default=True,
               help="Mask layer to carry over; samples without it use their latest prelabel layer, else none.")
 @click.option("--color", is_flag=True, help="Colour manga (tinted paper) instead of greyscale.")
+@engine_options()
 def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: int, device: str, batch_size: int,
-              layer: str, color: bool) -> None:
+              layer: str, color: bool, engine: str, ray_address: str | None, gpus_per_worker: float,
+              cpus_per_worker: float, worker_store: str | None, workers: int | None) -> None:
     """Translate every image of the store DIRECTORY into manga in the derived store OUT, with the same masks.
 
     Each output keeps its parent's mask layer pixel for pixel (checked before writing) and records its parent
@@ -47,18 +49,24 @@ def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: 
     Example:
       animeparse pseudo manga my-ds --out my-ds-manga --variants 3 --seed 0
       animeparse pseudo manga my-ds --out my-ds-manga --translator torchscript:gen.pt --device cuda
+      animeparse pseudo manga /shared/my-ds --out /shared/my-ds-manga --engine ray --ray-address auto
     """
+    from ..distributed import EngineConfig
     from ..pseudo import PseudoConfig, make_manga
 
     config = PseudoConfig(translator=translator, variants=variants, seed=seed, device=device, batch_size=batch_size,
                           layer=layer, color=color)
+    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers,
+                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                                 worker_store=worker_store)
     with progress_bar("translate") as progress:
-        result = make_manga(directory, out, config=config, progress=progress)
+        result = make_manga(directory, out, config=config, progress=progress, engine=engine_config)
     rate = f"{result.translated / result.seconds:.1f} images/s" if result.translated else "-"
     click.echo(f"{result.translated} translated, {result.skipped_existing} already there, {result.duplicates} "
                f"duplicate images skipped -> {result.out}")
     echo_table([("translator", f"{result.translator} (sha256 {result.translator_sha256[:12]})"),
-                ("device", result.device), ("run", result.run_id or "(nothing to do)"), ("speed", rate)])
+                ("device", result.device + (f" x {result.workers} Ray workers" if result.workers else "")),
+                ("run", result.run_id or "(nothing to do)"), ("speed", rate)])
     if result.by_layer:
         echo_table(list(result.by_layer.items()), title="by carried layer (- = no mask, single region)")
 

@@ -1,6 +1,16 @@
 """``--engine ray``: the long commands' model and pixel work spread over a Ray cluster; the driver keeps the
 store's single writer and commits results as they stream in. See docs/scaling.md."""
 
-from .session import ENGINES, EngineConfig, check_workers_see_store, probe_store, ray_session, worker_root
+from .session import (
+    ENGINES,
+    EngineConfig,
+    check_workers_see_path,
+    check_workers_see_store,
+    concurrency,
+    probe_store,
+    ray_session,
+    worker_root,
+)
 
-__all__ = ["ENGINES", "EngineConfig", "ray_session", "check_workers_see_store", "worker_root", "probe_store"]
+__all__ = ["ENGINES", "EngineConfig", "ray_session", "check_workers_see_store", "worker_root", "probe_store",
+           "check_workers_see_path", "concurrency"]

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Any
 
 from ..errors import AnimeparseError, MissingDependencyError
 
-__all__ = ["ENGINES", "EngineConfig", "ray_session", "check_workers_see_store", "worker_root", "probe_store"]
+__all__ = ["ENGINES", "EngineConfig", "ray_session", "check_workers_see_store", "worker_root", "probe_store",
+           "check_workers_see_path", "probe_path", "concurrency"]
 
 log = logging.getLogger(__name__)
 ENGINES = ("local", "ray")
@@ -153,3 +155,96 @@ def check_workers_see_store(ray: Any, store_root: Path | str, config: EngineConf
                 "see it)", path=store_root)
     log.info("%d Ray node(s) read the store at %s", len(nodes), root)
     return root
+
+
+_PROBE_PREFIX = ".animeparse-probe-"
+
+
+def _fingerprint(path: Path) -> str:
+    """What a worker must find at ``path`` to be looking at the driver's files: a folder's sorted top-level names
+    (but the probes' own reply files, which other nodes write meanwhile), a file's size and first 64 KiB (a
+    same-named local folder on a worker node differs)."""
+    h = hashlib.sha256()
+    if path.is_dir():
+        for name in sorted(n for n in os.listdir(path) if not n.startswith(_PROBE_PREFIX)):
+            h.update(name.encode("utf-8", "surrogateescape") + b"\0")
+    else:
+        with open(path, "rb") as fh:
+            h.update(str(os.fstat(fh.fileno()).st_size).encode() + b"\0" + fh.read(1 << 16))
+    return h.hexdigest()
+
+
+def probe_path(path: str, fingerprint: str, reply: str | None = None) -> dict[str, Any]:
+    """Run on a worker: does ``path`` hold what the driver sees there (:func:`_fingerprint`)? With ``reply``
+    (a file name), also write that file into the folder ``path``, which the driver then looks for: the worker's
+    writes land where the driver reads them."""
+    import socket
+
+    host = socket.gethostname()
+    try:
+        got = _fingerprint(Path(path))
+    except OSError as err:
+        return {"ok": False, "host": host, "why": f"cannot read {path} ({err.strerror or err})"}
+    if got != fingerprint:
+        return {"ok": False, "host": host, "why": f"{path} there holds other files than on the driver"}
+    if reply is not None:
+        try:
+            (Path(path) / reply).write_bytes(host.encode())
+        except OSError as err:
+            return {"ok": False, "host": host, "why": f"cannot write into {path} ({err.strerror or err})"}
+    return {"ok": True, "host": host, "why": ""}
+
+
+def check_workers_see_path(ray: Any, path: Path | str, *, what: str, write: bool = False,
+                           worker_path: str | None = None) -> None:
+    """Probe ``path`` (a file or folder the workers use: an ingest's SRC, an export's output folder) from every
+    Ray node, at ``worker_path`` there (default: the same path); with ``write``, also prove that files workers write
+    into the folder show up on the driver. Raises AnimeparseError naming the node, ``what`` and the path when a
+    worker cannot."""
+    import secrets
+
+    path = Path(path).absolute()
+    there = worker_path or str(path)
+    reply = f"{_PROBE_PREFIX}{secrets.token_hex(6)}" if write else None
+    fingerprint = _fingerprint(path)  # before the reply files exist: they are not part of it
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    remote = ray.remote(num_cpus=0.01)(probe_path)
+    if len(nodes) > 1:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        refs = [remote.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+            there, fingerprint, reply and f"{reply}-{i}") for i, n in enumerate(nodes)]
+    else:
+        refs = [remote.remote(there, fingerprint, reply and f"{reply}-0")]
+    try:
+        answers = ray.get(refs)
+        missing = [i for i in range(len(refs)) if reply]
+        for _ in range(20):  # a network filesystem may show another client's new file a moment later
+            missing = [i for i in missing if not (path / f"{reply}-{i}").exists()]
+            if not missing or not all(a["ok"] for a in answers):
+                break
+            time.sleep(0.1)
+    finally:
+        if reply:
+            for i in range(len(refs)):
+                (path / f"{reply}-{i}").unlink(missing_ok=True)
+    for answer in answers:
+        if not answer["ok"]:
+            raise AnimeparseError(
+                f"a Ray worker on {answer['host']} cannot use the {what} {there}: {answer['why']}; put it on a "
+                "filesystem every node mounts at the same path", path=path)
+    if missing:
+        raise AnimeparseError(f"files Ray workers write into the {what} {path} do not appear on the driver; put it "
+                              "on a filesystem every node mounts at the same path", path=path)
+
+
+def concurrency(ray: Any, config: EngineConfig) -> int:
+    """Ray tasks to keep in flight: ``config.workers``, else as many as the cluster's CPUs (and GPUs, when
+    workers ask for them) hold at ``cpus_per_worker`` each."""
+    if config.workers:
+        return config.workers
+    resources = ray.cluster_resources()
+    n = int(resources.get("CPU", 1) / config.cpus_per_worker)
+    if config.gpus_per_worker:
+        n = min(n, int(resources.get("GPU", 0) / config.gpus_per_worker))
+    return max(1, n)

@@ -1,5 +1,7 @@
-"""The export engine: pick the samples, run the format's per-sample work on both cores, stream the results to the
-format's sink, and move the finished folder into place.
+"""The export engine: pick the samples, run the format's per-sample work on both cores (or as Ray tasks across a
+cluster: :mod:`animeparse.distributed.export`), stream the results to the format's sink, and move the finished
+folder into place. A manifest-only format (``parquet``: ``MANIFEST_ONLY``) has no per-sample work: its
+``write_manifest(ds, root, config)`` fills the temp folder from the manifest alone.
 
 Memory is flat in the dataset size: workers decode and encode one sample at a time and send back small results
 (annotation text, counts), at most ``4 x workers`` chunks are in flight, and sinks write as results arrive. The
@@ -10,6 +12,7 @@ ingest or an annotation session.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -19,21 +22,26 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..distributed.session import EngineConfig
 from ..errors import AnimeparseError
 from ..fsutil import fsync_dir
 from ..store import Dataset
 from ..store.records import check_layer
-from . import celebamask, coco, danbooru, index_png, labelme, labelstudio
+from . import celebamask, coco, danbooru, index_png, labelme, labelstudio, parquet
 from .base import IMAGE_MODES, ExportConfig, ExportError, SampleJob, WorkContext, WorkResult
 
-__all__ = ["EXPORTERS", "ExportResult", "export", "plan_jobs"]
+__all__ = ["EXPORTERS", "ExportResult", "export", "plan_jobs", "work_chunk"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
+# run(jobs, ctx) -> (job, result) in job order: local processes or Ray tasks
+Runner = Callable[[Sequence[SampleJob], WorkContext], Iterator[tuple[SampleJob, WorkResult]]]
+DEFAULT_LAYER = "gt"
 
 EXPORTERS: dict[str, ModuleType] = {
     coco.NAME: coco,
@@ -42,6 +50,7 @@ EXPORTERS: dict[str, ModuleType] = {
     index_png.NAME: index_png,
     labelme.NAME: labelme,
     labelstudio.NAME: labelstudio,
+    parquet.NAME: parquet,
 }
 # config fields every format takes; the rest belong to the formats whose OPTIONS name them
 _COMMON = frozenset({"format", "layer", "splits", "images", "workers", "chunk"})
@@ -70,9 +79,13 @@ def check_config(config: ExportConfig) -> ModuleType:
     module = EXPORTERS.get(config.format)
     if module is None:
         raise ExportError(f"unknown export format {config.format!r}; use one of {', '.join(EXPORTERS)}")
-    check_layer(config.layer)
+    if config.layer is not None:
+        check_layer(config.layer)
     if config.images not in IMAGE_MODES:
         raise ExportError(f"images must be one of {', '.join(IMAGE_MODES)}, got {config.images!r}")
+    if getattr(module, "MANIFEST_ONLY", False) and config.images != ExportConfig.images:
+        raise ExportError(f"--images applies to the formats that write image files, not {config.format} (it points "
+                          "at the store's files in place: root + image); drop it")
     if config.workers < 0 or config.chunk < 1:
         raise ExportError(f"workers must be >= 0 and chunk >= 1, got {config.workers} and {config.chunk}")
     defaults = ExportConfig(format=config.format)
@@ -99,28 +112,35 @@ def _check_out(out: Path, store_root: Path) -> None:
         raise ExportError("output folder is inside the store; choose a folder outside it", path=out)
 
 
+def _with_layer(config: ExportConfig) -> ExportConfig:
+    """Mask formats export one layer: ``gt`` unless ``config.layer`` names another."""
+    return config if config.layer is not None else replace(config, layer=DEFAULT_LAYER)
+
+
 def plan_jobs(ds: Dataset, config: ExportConfig, module: ModuleType) -> list[SampleJob]:
-    """One job per sample with a mask in ``config.layer`` (and in ``config.splits`` when given), sorted by
-    sample id; stems unique in the export (case-insensitively: a collision gets the sample id appended)."""
-    samples = ds.samples(layer=config.layer)
+    """One job per sample with a mask in ``config.layer`` (default ``gt``; and in ``config.splits`` when given),
+    sorted by sample id; stems unique in the export (case-insensitively: a collision gets the sample id
+    appended)."""
+    layer = config.layer or DEFAULT_LAYER
+    samples = ds.samples(layer=layer)
     if config.splits:
         wanted = set(config.splits)
         samples = [s for s in samples if s.split in wanted]
         missing = sorted(wanted - {s.split for s in samples})
         if missing:
-            log.warning("no samples with a %r mask in split(s) %s", config.layer, ", ".join(missing))
+            log.warning("no samples with a %r mask in split(s) %s", layer, ", ".join(missing))
     if not samples:
         layers = ", ".join(f"{k} ({n})" for k, n in ds.layers().items()) or "none"
         where = f" in split(s) {', '.join(config.splits)}" if config.splits else ""
-        raise ExportError(f"no samples have a {config.layer!r} mask{where}; nothing to export (layers in the store: "
+        raise ExportError(f"no samples have a {layer!r} mask{where}; nothing to export (layers in the store: "
                           f"{layers}); pass --layer or --split", path=ds.root)
     jobs: list[SampleJob] = []
     used: set[str] = set()
     root = str(ds.root)
     for index, s in enumerate(samples):
-        record = ds.mask_record(s.id, config.layer)
+        record = ds.mask_record(s.id, layer)
         if record is None:  # removed between the two queries by a concurrent writer
-            raise ExportError(f"sample {s.id} lost its {config.layer!r} mask during the export; run it again",
+            raise ExportError(f"sample {s.id} lost its {layer!r} mask during the export; run it again",
                               path=ds.root)
         # os.path over pathlib: this loop runs once per sample before any worker starts
         stem = _UNSAFE.sub("_", os.path.splitext(os.path.basename(s.name.replace("\\", "/")))[0]).strip(" .") or s.id
@@ -134,32 +154,60 @@ def plan_jobs(ds: Dataset, config: ExportConfig, module: ModuleType) -> list[Sam
     return jobs
 
 
-def export(ds: Dataset, out: Path | str, config: ExportConfig, *, progress: Progress | None = None) -> ExportResult:
+def export(ds: Dataset, out: Path | str, config: ExportConfig, *, progress: Progress | None = None,
+           engine: EngineConfig | None = None) -> ExportResult:
     """Export ``config.layer`` of ``ds`` to the new folder ``out`` in ``config.format``.
 
     Built in a temp folder beside ``out`` and renamed into place when complete: a failed or interrupted export
     leaves nothing (``out`` must be absent or empty). ``progress(done, total)`` is called as samples finish.
+    ``engine``: with ``engine="ray"`` the per-sample work runs as Ray tasks (``engine.workers`` in flight; the
+    store and ``out``'s parent must be on a filesystem every node mounts, probed first) while the format's sink runs
+    here; the output is byte-identical to the local engine's (``config.workers`` processes).
     Raises ExportError for bad options, an existing non-empty ``out`` or nothing to export.
     """
     module = check_config(config)
+    if engine is not None:
+        engine.check()
     out = Path(out).absolute()
     _check_out(out, ds.root)
+    if getattr(module, "MANIFEST_ONLY", False):
+        if engine is not None and engine.engine == "ray":
+            log.info("%s reads the manifest only: written here, no Ray work", config.format)
+        return _export_manifest(ds, out, config, module, progress)
+    config = _with_layer(config)
     jobs = plan_jobs(ds, config, module)
     if config.polygons:  # said up front, before a long run; the counts come with the result's warnings
         log.warning("--polygons is lossy: traced contours differ from the mask along edges; regions with holes are "
                     "kept as RLE (COCO polygons cannot cut holes)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    ctx = WorkContext(config=config, labelmap=ds.labelmap, root=str(tmp), store_name=ds.card.name)
+    session = contextlib.ExitStack()
+    run: Runner = partial(_run, workers=config.workers, chunk=config.chunk)
+    if engine is not None and engine.engine == "ray":
+        from ..distributed.export import ray_runner
+
+        # connected, and the store probed from the workers, before anything is written
+        run = session.enter_context(ray_runner(ds.root, engine, chunk=config.chunk))
+    with session:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        ctx = WorkContext(config=config, labelmap=ds.labelmap, root=str(tmp), store_name=ds.card.name)
+        return _export_jobs(out, tmp, ctx, module, jobs, run, progress)
+
+
+def _export_jobs(out: Path, tmp: Path, ctx: WorkContext, module: ModuleType, jobs: list[SampleJob],
+                 run: Runner, progress: Progress | None) -> ExportResult:
+    """Feed every job's result to the format's sink, then move ``tmp`` onto ``out`` (or remove it on failure)."""
+    config = ctx.config
     sink = None
     try:
         sink = module.open_sink(tmp, ctx, jobs)
         fallbacks = 0
-        for done, (job, result) in enumerate(_run(jobs, ctx, config.workers, config.chunk), 1):
-            sink.add(job, result)
-            fallbacks += result.link_fallback
-            if progress:
-                progress(done, len(jobs))
+        # closed before the temp folder is removed: no worker may still be writing into it
+        with contextlib.closing(run(jobs, ctx)) as results:
+            for done, (job, result) in enumerate(results, 1):
+                sink.add(job, result)
+                fallbacks += result.link_fallback
+                if progress:
+                    progress(done, len(jobs))
         counts = sink.finish()
         os.replace(tmp, out)  # rename(2) may replace an empty folder
         fsync_dir(out.parent)
@@ -182,14 +230,31 @@ def export(ds: Dataset, out: Path | str, config: ExportConfig, *, progress: Prog
                         warnings=tuple(warnings))
 
 
+def _export_manifest(ds: Dataset, out: Path, config: ExportConfig, module: ModuleType,
+                     progress: Progress | None) -> ExportResult:
+    """A manifest-only format: ``module.write_manifest`` fills a temp folder, renamed onto ``out`` when done."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        counts = module.write_manifest(ds, tmp, config, progress=progress)
+        os.replace(tmp, out)
+        fsync_dir(out.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    by_split = dict(sorted(counts["by_split"].items()))
+    return ExportResult(out=out, format=config.format, samples=sum(by_split.values()), by_split=by_split,
+                        annotations=counts.get("annotations", 0), files=counts.get("files", 0), warnings=())
+
+
 # -- the parallel part ---------------------------------------------------------------------------------------------
-def _run(jobs: Sequence[SampleJob], ctx: WorkContext, workers: int, chunk: int
+def _run(jobs: Sequence[SampleJob], ctx: WorkContext, *, workers: int, chunk: int
          ) -> Iterator[tuple[SampleJob, WorkResult]]:
     """(job, result) in job order, computed on ``workers`` processes with a bounded window of chunks."""
     chunks = [list(jobs[i:i + chunk]) for i in range(0, len(jobs), chunk)]
     if workers <= 0 or len(chunks) == 1:
         for part in chunks:
-            yield from zip(part, _work_chunk(part, ctx))
+            yield from zip(part, work_chunk(part, ctx))
         return
     window = 4 * workers
     pending: deque[tuple[list[SampleJob], cf.Future[list[WorkResult]]]] = deque()
@@ -221,16 +286,20 @@ def _init_worker(ctx: WorkContext) -> None:
 
 def _work_global(part: list[SampleJob]) -> list[WorkResult]:
     assert _CTX is not None  # set by the pool initializer
-    return _work_chunk(part, _CTX)
+    return work_chunk(part, _CTX)
 
 
-def _work_chunk(part: list[SampleJob], ctx: WorkContext) -> list[WorkResult]:
+def work_chunk(part: list[SampleJob], ctx: WorkContext) -> list[WorkResult]:
+    """The format's per-sample ``work`` for each job of ``part`` (in a worker process or a Ray task); any
+    failure comes back as an ExportError with a plain message naming the sample."""
     module = EXPORTERS[ctx.config.format]
     results = []
     for job in part:
         try:
             results.append(module.work(job, ctx))
         except (AnimeparseError, OSError) as err:
+            if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
+                raise  # a write that failed (full disk, read-only, I/O error): the CLI names the path and the fix
             # re-raised as a plain message: exceptions with keyword context do not survive pickling intact
             hint = "; the store changed during the export? run it again" if isinstance(err, OSError) else ""
             raise ExportError(f"sample {job.sample_id} ({job.name}): {err}{hint}") from None

@@ -1,8 +1,9 @@
 """Bring images and their labels from a source into a store, through a format reader.
 
-Two phases. *Check*: the reader names items; worker processes (both cores) decode, hash and check each image and
-mask and encode the masks; the driver finds exact and near duplicates; everything prepared is spooled to a temp
-file in the store. *Commit*: unless the run is refused, the spool is committed in batches (files first, then one
+Two phases. *Check*: the reader names items; worker processes (both cores; or Ray tasks across a cluster, see
+:mod:`animeparse.distributed.ingest`) decode, hash and check each image and mask, encode the masks and stage the
+files in the store; the driver finds exact and near duplicates in item order; everything prepared is spooled to a
+temp file in the store. *Commit*: unless the run is refused, the spool is committed in batches (files first, then one
 transaction per batch). Refused means: any error with ``on_error="fail"`` (the default), or any error or warning
 with ``strict``; then nothing is written at all. A run killed during commit is resumed by running it again: what
 was committed is found as exact duplicates and the rest is added.
@@ -11,7 +12,9 @@ was committed is found as exact duplicates and the rest is added.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
+import functools
 import logging
 import multiprocessing
 import os
@@ -25,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AnimeparseError, FormatError
+from ..distributed.session import EngineConfig
+from ..errors import AnimeparseError, FormatError, LabelMapError
 from ..formats import FORMATS, detect_format
-from ..formats.base import Item, ReadOptions
+from ..formats.base import ClassNames, Item, ReadOptions
 from ..fsutil import TMP_SUFFIX
 from ..labelmap import IGNORE_INDEX, Remap
 from ..store import Dataset, PreparedSample, new_run_id
@@ -39,6 +43,8 @@ __all__ = ["IngestConfig", "IngestError", "IngestReport", "Finding", "ingest"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
+# prepare(items, ctx) -> (item, prepared or None, findings) in item order: local processes or Ray tasks
+Preparer = Callable[[Iterable[Item], WorkerContext], Iterator[tuple[Item, PreparedSample | None, list[Finding]]]]
 COMMIT_BATCH = 64
 
 
@@ -63,11 +69,17 @@ class IngestConfig:
 
 
 def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), *,
-           progress: Callable[[str], Progress | None] | None = None) -> IngestReport:
+           progress: Callable[[str], Progress | None] | None = None,
+           engine: EngineConfig | None = None) -> IngestReport:
     """Ingest ``src`` into ``ds``; return the report, or raise :class:`IngestError` (carrying it) when refused.
 
     ``progress(phase)`` returns a ``progress(done, total)`` callback for the ``check`` and ``commit`` phases.
+    ``engine``: with ``engine="ray"`` the check phase's per-item work runs as Ray tasks (``engine.workers`` in
+    flight; the store and ``src`` must be on a filesystem every node mounts, probed first); the rest runs here, as
+    with the default local engine (``config.workers`` processes), and gives the same result.
     """
+    if engine is not None:
+        engine.check()
     src = Path(src)
     if not src.exists():
         raise FormatError("source not found; check the path", path=src)
@@ -87,12 +99,23 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
     report = IngestReport(run_id=run_id, format=name, source=str(src))
     spool = ds.root / f".ingest-{run_id}{TMP_SUFFIX}"
     staging = ds.root / f".staging-{run_id}{TMP_SUFFIX}"
-    staging.mkdir()
-    read_options = dataclasses.replace(config.read, work_dir=staging / "extracted")
-    ctx = WorkerContext(labelmap=ds.labelmap, options=read_options, format=name, run_id=run_id, split=config.split,
-                        id_lut=_id_lut(ds, config), colours=_colours(ds, config.read), staging=str(staging))
+    session = contextlib.ExitStack()
+    prepare: Preparer = functools.partial(_parallel, workers=config.workers)
+    if engine is not None and engine.engine == "ray":
+        from ..distributed.ingest import ray_preparer
+
+        # connected and probed before the staging folder exists: a worker that cannot see the store or the
+        # source stops the run with the store untouched
+        prepare = session.enter_context(ray_preparer(ds.root, src, engine))
     try:
-        groups = _check(ds, src, name, config, ctx, report, spool, progress("check") if progress else None)
+        with session:  # Ray (when used) serves the check phase only
+            staging.mkdir()
+            read_options = dataclasses.replace(config.read, work_dir=staging / "extracted")
+            ctx = WorkerContext(labelmap=ds.labelmap, options=read_options, format=name, run_id=run_id,
+                                split=config.split, id_lut=_id_lut(ds, config), colours=_colours(ds, config.read),
+                                staging=str(staging))
+            groups = _check(ds, src, name, config, ctx, report, spool, prepare,
+                            progress("check") if progress else None)
         refuse = report.refused and config.on_error == "fail"
         refuse = refuse or (config.strict and (report.refused or report.count("warning")))
         if refuse:
@@ -115,16 +138,17 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
 
 
 def _check(ds: Dataset, src: Path, name: str, config: IngestConfig, ctx: WorkerContext, report: IngestReport,
-           spool: Path, progress: Progress | None) -> dict[str, str]:
+           spool: Path, prepare: Preparer, progress: Progress | None) -> dict[str, str]:
     """Phase 1: prepare every item, record findings, spool the new samples; return near-dup group updates."""
     existing = {s.id for s in ds.samples()}
     index = NearDupIndex(config.near_dup_bits)
     index.add_many([(s.id, s.dup_group, s.phash) for s in ds.samples()])
     groups: dict[str, str] = {}
     in_run: set[str] = set()
-    with open(spool, "wb") as out:
-        items = FORMATS[name].read(src, labelmap=ds.labelmap, options=ctx.options)
-        for item, prepared, findings in _parallel(items, ctx, config.workers):
+    items = FORMATS[name].read(src, labelmap=ds.labelmap, options=ctx.options)
+    # results closed before the staging folder is removed: no worker may still be writing into it
+    with open(spool, "wb") as out, contextlib.closing(prepare(items, ctx)) as results:
+        for item, prepared, findings in results:
             report.seen += 1
             report.findings += findings
             for f in findings:
@@ -191,7 +215,7 @@ def _commit(ds: Dataset, spool: Path, groups: dict[str, str], report: IngestRepo
         flush()
 
 
-def _parallel(items: Iterable[Item], ctx: WorkerContext, workers: int
+def _parallel(items: Iterable[Item], ctx: WorkerContext, *, workers: int
               ) -> Iterator[tuple[Item, PreparedSample | None, list[Finding]]]:
     """prepare_item over items in order, on ``workers`` processes with a bounded window (memory flat in N)."""
     if workers <= 0:
@@ -227,12 +251,19 @@ def _work(item: Item) -> tuple[PreparedSample | None, list[Finding]]:
 
 def _id_lut(ds: Dataset, config: IngestConfig) -> np.ndarray | None:
     """256-entry id table for index masks from --remap and numeric --map entries (-1 = not covered)."""
-    numeric = {k: v for k, v in config.read.class_map.items() if k.isdigit()}
+    numeric = {k: v for k, v in config.read.class_map.items() if k.isdecimal()}
     if config.remap is None and not numeric:
         return None
     lut = config.remap.lut() if config.remap else np.arange(256, dtype=np.int16)
+    names = ClassNames(ds.labelmap)  # NEW may be a class name, 'ignore' or 'background', as for named sources
     for k, v in numeric.items():
-        lut[int(k)] = int(v) if v.isdigit() else ds.labelmap.id_of(v)
+        if int(k) > 255:  # no mask id: a category id of an annotation format (COCO results), mapped by its reader
+            continue
+        new = int(v) if v.isdecimal() else names.id_of(v)
+        if new is None or new > 255:  # the lookup fills a uint8 mask: 273 would wrap to 17 unseen
+            raise LabelMapError(f"--map {k}={v}: NEW must be an id 0..255, a class of {ds.labelmap.name} or "
+                                "'ignore'")
+        lut[int(k)] = new
     return lut
 
 

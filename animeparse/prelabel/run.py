@@ -6,15 +6,21 @@ each see the whole batch at once, SAM embeddings are cached per (sample, model S
 its per-pixel confidence as ``<store>/runs/<run>/confidence/<sample>.png``, 0..255). A run killed at any point is
 finished by running it again with the same ``--run`` id: samples that already have the layer are skipped, and
 embeddings already cached are not recomputed. Human layers are never written.
+
+The per-batch compute (:class:`~animeparse.prelabel.labeler.Labeler`: images -> parser (+ SAM) -> label,
+confidence, score) is one function both engines call; the commit (:func:`_write`) stays here, in the one process
+that holds the store's writer lock. With ``engine=EngineConfig(engine="ray")`` the batches are computed by a Ray
+actor pool (:mod:`animeparse.distributed.prelabel`) and committed here as they stream back, in order.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,20 +28,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ..distributed import EngineConfig
 from ..errors import AnimeparseError
 from ..fsutil import atomic_write_bytes
-from ..imageio import read_image
 from ..store import Dataset, MaskInput, Sample, new_run_id
 from ..store.records import check_layer
-from .combine import Combined, combine_everything, combine_prompted, parser_only
 from .device import device_name, resolve_device, torch_versions
-from .models import cached_path
+from .labeler import Labeler, SampleLabel, read_batch
+from .models import cached_path, check_cached
 from .parser import Parser, load_parser
-from .prompts import PromptConfig, region_prompts, stack_prompts
+from .prompts import PromptConfig
 from .sam import EmbeddingCache, SamEngine, load_sam
 
 if TYPE_CHECKING:
     import torch
+
+    from ..distributed.prelabel import RayPrelabel
 
 __all__ = ["PrelabelConfig", "PrelabelResult", "prelabel", "select_samples", "SAM_CHOICES", "MODES"]
 
@@ -79,7 +87,9 @@ class PrelabelConfig:
 @dataclass(frozen=True)
 class PrelabelResult:
     """``computed``: samples prelabelled now; ``skipped_done``: already in the layer (resume); ``encoded``: SAM
-    embeddings computed now (the rest came from the cache); ``images_per_s`` over the processing loop."""
+    embeddings computed now (the rest came from the cache); ``images_per_s`` over the processing loop;
+    ``timings``: seconds per stage (with ``ray``: summed over the workers, ``write`` is the driver's commits);
+    ``engine``: ``local`` or ``ray``, ``workers``: Ray actors (None locally)."""
 
     run_id: str
     layer: str
@@ -93,24 +103,54 @@ class PrelabelResult:
     device: str
     sam: str | None
     timings: dict[str, float]
+    engine: str = "local"
+    workers: int | None = None
 
 
 def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: Parser | None = None,
-             sam: SamEngine | None = None, progress: Progress | None = None) -> PrelabelResult:
+             sam: SamEngine | None = None, progress: Progress | None = None,
+             engine: EngineConfig | None = None) -> PrelabelResult:
     """Prelabel ``ds`` (open for writing). ``parser`` / ``sam``: already loaded models to use instead of
-    resolving ``config.parser`` / ``config.sam`` (interactive use, benchmarks)."""
+    resolving ``config.parser`` / ``config.sam`` (interactive use, benchmarks). ``engine``: where the model work
+    runs (default: here); with ``ray`` the models are loaded from their files by each Ray worker, and everything
+    else (selection, resume, commits, the run record) is the same as locally."""
     _check_config(config)
-    device = resolve_device(config.device)
+    engine = engine or EngineConfig()
+    engine.check()
+    distributed = engine.engine == "ray"
+    if not distributed and engine.workers is not None:
+        raise AnimeparseError("--workers sets the Ray actor pool; it needs --engine ray")
+    if distributed:
+        # the driver only identifies the models (SHA-256, architecture); the workers run them on their devices
+        _check_ray_device(config, engine)
+        device = resolve_device("cpu")
+    else:
+        device = resolve_device(config.device)
     parser = parser or load_parser(config.parser, ds, device)
-    engine = sam if sam is not None else _resolve_sam(config, device)
-    if engine is None and config.mode == "everything":
+    prefer_gpu = device.type == "cuda" or (distributed and (engine.gpus_per_worker > 0 or "cuda" in config.device))
+    sam_engine = sam if sam is not None else _resolve_sam(config, device, prefer_gpu=prefer_gpu)
+    if sam_engine is None and config.mode == "everything":
         raise AnimeparseError("--mode everything needs SAM; pass --sam vit_b (fetched) or --checkpoint PATH")
     run_id = config.run_id or new_run_id("prelabel")
     layer = check_layer(f"prelabel/{run_id}")
-    models = {"parser": parser.describe(), "sam": engine.describe() if engine else None}
-    params = {k: v for k, v in asdict(config).items() if k not in ("run_id", "limit")}
+    models = {"parser": parser.describe(), "sam": sam_engine.describe() if sam_engine else None}
+    # engine is recorded but is no result-changing option: a run may be resumed on the other engine
+    params = {**{k: v for k, v in asdict(config).items() if k not in ("run_id", "limit")}, "engine": engine.engine}
     _check_resume(ds, run_id, models, params)
-    ds.start_run("prelabel", params=params, models=models, run_id=run_id)
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if distributed:
+            from ..distributed.prelabel import RayPrelabel
+
+            # connects and proves the workers see the store and the model files, before anything is written
+            pool = stack.enter_context(RayPrelabel(ds, config, engine, parser=parser, sam=sam_engine))
+        ds.start_run("prelabel", params=params, models=models, run_id=run_id)
+        return _run(ds, config, run_id, layer, parser, sam_engine, pool, progress)
+
+
+def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: Parser, sam: SamEngine | None,
+         pool: RayPrelabel | None, progress: Progress | None) -> PrelabelResult:
+    """Select, skip what is done, compute (here or on the pool) and commit each batch as it arrives."""
     selected = select_samples(ds, config.only, low_confidence_below=config.low_confidence_below)
     done = {s.id for s in ds.samples(layer=layer)}
     todo = [s for s in selected if s.id not in done]
@@ -118,32 +158,33 @@ def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: 
     if config.limit is not None:
         todo = todo[: config.limit]
     cache = None
-    if engine is not None and config.cache_embeddings:
-        cache = EmbeddingCache(ds.root / "cache" / "sam", engine.sha256)
+    if sam is not None and config.cache_embeddings:
+        cache = EmbeddingCache(ds.root / "cache" / "sam", sam.sha256)
         cache.clean_temp()
     origin = {"kind": "machine", "tool": "animeparse prelabel", "run": run_id, "mode": config.mode,
-              "parser": parser.sha256[:16], "sam": engine.sha256[:16] if engine else None}
+              "parser": parser.sha256[:16], "sam": sam.sha256[:16] if sam else None}
     timings = {"read": 0.0, "parser": 0.0, "encode": 0.0, "decode": 0.0, "write": 0.0}
     scores: list[float] = []
     encoded = 0
+    device = device_name(sam.device if sam is not None else parser.device)
     if progress is not None:
         progress(skipped, len(selected))
     t_start = time.perf_counter()
     try:
         batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
-        with cf.ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_read_batch, ds.root, batches[0]) if batches else None
-            for b, batch in enumerate(batches):
+        if pool is not None:
+            stream = pool.run(batches, timings)
+        else:
+            stream = _local(ds.root, batches, Labeler(parser, sam, cache, ds.labelmap, config), timings, device)
+        for batch, labels, encoded_now, device in stream:
+            for sample, label in zip(batch, labels, strict=True):
                 t = time.perf_counter()
-                assert pending is not None  # one future per batch
-                images = pending.result()
-                # decode the next batch's images while this one is on the models
-                pending = pool.submit(_read_batch, ds.root, batches[b + 1]) if b + 1 < len(batches) else None
-                timings["read"] += time.perf_counter() - t
-                encoded += _run_batch(ds, batch, images, parser, engine, cache, config, layer, origin, timings,
-                                      scores)
-                if progress is not None:
-                    progress(skipped + len(scores), len(selected))
+                _write(ds, sample, layer, label, origin)
+                timings["write"] += time.perf_counter() - t
+                scores.append(label.score)
+            encoded += encoded_now
+            if progress is not None:
+                progress(skipped + len(scores), len(selected))
     except BaseException as err:
         ds.finish_run(run_id, status="failed", summary={"error": f"{type(err).__name__}: {err}",
                                                         "computed": len(scores)})
@@ -152,73 +193,46 @@ def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: 
     result = PrelabelResult(
         run_id=run_id, layer=layer, selected=len(selected), skipped_done=skipped, computed=len(scores), encoded=encoded,
         seconds=round(seconds, 3), images_per_s=round(len(scores) / seconds, 3) if seconds > 0 and scores else 0.0,
-        mean_score=round(float(np.mean(scores)), 4) if scores else None,
-        device=device_name(engine.device if engine is not None else parser.device),
-        sam=engine.name if engine else None, timings={k: round(v, 3) for k, v in timings.items()})
+        mean_score=round(float(np.mean(scores)), 4) if scores else None, device=device,
+        sam=sam.name if sam else None, timings={k: round(v, 3) for k, v in timings.items()},
+        engine="ray" if pool is not None else "local", workers=pool.workers if pool is not None else None)
     # a resumed run's summary describes the invocation that finished it; layer_samples counts them all
     ds.finish_run(run_id, summary={**asdict(result), "versions": torch_versions(),
                                    "layer_samples": len(ds.samples(layer=layer))})
     return result
 
 
-def _run_batch(ds: Dataset, batch: list[Sample], images: list[npt.NDArray[np.uint8]], parser: Parser,
-               engine: SamEngine | None, cache: EmbeddingCache | None, config: PrelabelConfig, layer: str,
-               origin: dict[str, Any], timings: dict[str, float], scores: list[float]) -> int:
-    """Prelabel one batch and commit each sample; returns how many embeddings were computed."""
-    t = time.perf_counter()
-    probs = parser.predict(images)
-    probs_np = [p.cpu().numpy() for p in probs]
-    timings["parser"] += time.perf_counter() - t
-    entries: list[dict[str, Any]] = []
-    encoded = 0
-    if engine is not None:
-        t = time.perf_counter()
-        entries, encoded = engine.embeddings(images, [s.id for s in batch], cache)
-        timings["encode"] += time.perf_counter() - t
-    for k, sample in enumerate(batch):
-        t = time.perf_counter()
-        combined = _combine(probs_np[k], images[k], entries[k] if entries else None, parser, engine, ds, config)
-        timings["decode"] += time.perf_counter() - t
-        t = time.perf_counter()
-        _write(ds, sample, layer, combined, origin)
-        timings["write"] += time.perf_counter() - t
-        scores.append(combined.score)
-    return encoded
+def _local(root: Path, batches: list[list[Sample]], labeler: Labeler, timings: dict[str, float],
+           device: str) -> Iterator[tuple[list[Sample], Iterable[SampleLabel], int, str]]:
+    """The local engine: each batch's images decoded one batch ahead in a thread, then labelled here."""
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_read_batch, root, batches[0]) if batches else None
+        for b, batch in enumerate(batches):
+            t = time.perf_counter()
+            assert pending is not None  # one future per batch
+            images = pending.result()
+            # decode the next batch's images while this one is on the models
+            pending = pool.submit(_read_batch, root, batches[b + 1]) if b + 1 < len(batches) else None
+            timings["read"] += time.perf_counter() - t
+            labels, encoded = labeler([s.id for s in batch], images, timings)
+            yield batch, labels, encoded, device
 
 
-def _combine(probs: npt.NDArray[np.float32], image: npt.NDArray[np.uint8], entry: dict[str, Any] | None,
-             parser: Parser, engine: SamEngine | None, ds: Dataset, config: PrelabelConfig) -> Combined:
-    if engine is None or entry is None:
-        return parser_only(probs, parser.class_ids)
-    if config.mode == "everything":
-        records = engine.everything(entry, image, points_per_side=config.points_per_side,
-                                    min_iou=config.min_mask_iou, min_stability=config.min_mask_stability)
-        return combine_everything(probs, parser.class_ids, records, ds.labelmap)
-    label = parser.class_ids[probs.argmax(0)]
-    prompts = region_prompts(label, config=config.prompts)
-    sam_masks: dict[int, tuple[npt.NDArray[np.bool_], float]] = {}
-    if prompts:
-        masks, ious = engine.segment(entry, *stack_prompts(prompts))
-        masks_np, ious_np = masks.cpu().numpy(), ious.cpu().numpy()
-        sam_masks = {p.class_id: (masks_np[i], float(ious_np[i])) for i, p in enumerate(prompts)}
-    return combine_prompted(probs, parser.class_ids, sam_masks, ds.labelmap, agree_iou=config.agree_iou)
-
-
-def _write(ds: Dataset, sample: Sample, layer: str, combined: Combined, origin: dict[str, Any]) -> None:
-    from ..imageio import encode_mask_png
-
+def _write(ds: Dataset, sample: Sample, layer: str, label: SampleLabel, origin: dict[str, Any]) -> None:
+    """Commit one sample (both engines): its confidence file, then its mask row."""
+    if label.sample_id != sample.id:
+        raise AnimeparseError(f"internal: result for {label.sample_id} arrived for sample {sample.id}",
+                              path=ds.root, sample_id=sample.id)
     run_id = origin["run"]
-    conf = np.clip(np.rint(combined.confidence_hw * 255.0), 0, 255).astype(np.uint8)
     # the confidence map first: a sample counts as done only once its mask row is committed
-    atomic_write_bytes(ds.root / "runs" / run_id / "confidence" / f"{sample.id}.png", encode_mask_png(conf),
+    atomic_write_bytes(ds.root / "runs" / run_id / "confidence" / f"{sample.id}.png", label.confidence_png,
                        fsync=False)
-    regions = {str(k): v for k, v in sorted(combined.regions.items())}
-    ds.put_mask(sample.id, layer, MaskInput(combined.label_hw, origin={**origin, "regions": regions},
-                                            score=round(combined.score, 4)), run_id=run_id)
+    ds.put_mask(sample.id, layer, MaskInput(label.label_hw, origin={**origin, "regions": label.regions},
+                                            score=round(label.score, 4)), run_id=run_id)
 
 
 def _read_batch(root: Path, batch: list[Sample]) -> list[npt.NDArray[np.uint8]]:
-    return [read_image(root / s.image) for s in batch]
+    return read_batch(root, [s.image for s in batch])
 
 
 def select_samples(ds: Dataset, only: str, *, low_confidence_below: float = 0.7) -> list[Sample]:
@@ -245,7 +259,9 @@ def select_samples(ds: Dataset, only: str, *, low_confidence_below: float = 0.7)
     raise AnimeparseError(f"--only {only!r}: use all, unlabeled, low-confidence, tag:NAME or split:NAME")
 
 
-def _resolve_sam(config: PrelabelConfig, device: torch.device) -> SamEngine | None:
+def _resolve_sam(config: PrelabelConfig, device: torch.device, *, prefer_gpu: bool) -> SamEngine | None:
+    """``--sam`` / ``--checkpoint`` to a loaded SAM (or None). ``prefer_gpu``: with ``auto``, try the largest
+    fetched checkpoint first (the smallest on the CPU)."""
     cache_dir = Path(config.model_cache_dir) if config.model_cache_dir else None
     if config.sam == "none":
         if config.checkpoint:
@@ -254,11 +270,12 @@ def _resolve_sam(config: PrelabelConfig, device: torch.device) -> SamEngine | No
     if config.checkpoint:
         return load_sam(config.checkpoint, device, expect=config.sam)
     order = [config.sam] if config.sam != "auto" else (
-        ["vit_h", "vit_l", "vit_b"] if device.type == "cuda" else ["vit_b", "vit_l", "vit_h"])
+        ["vit_h", "vit_l", "vit_b"] if prefer_gpu else ["vit_b", "vit_l", "vit_h"])
     for arch in order:
         path = cached_path(f"sam-{arch.replace('_', '-')}", cache_dir)
         if path is not None:
             log.info("using SAM %s from the model cache: %s", arch, path)
+            check_cached(f"sam-{arch.replace('_', '-')}", path)  # a changed file is refused, not used
             return load_sam(path, device, expect=arch)
     if config.sam != "auto":
         name = f"sam-{config.sam.replace('_', '-')}"
@@ -278,6 +295,18 @@ def _check_config(config: PrelabelConfig) -> None:
         raise AnimeparseError(f"need --batch-size >= 1 and --limit >= 0; got {config.batch_size}, {config.limit}")
     if not 0.0 <= config.agree_iou <= 1.0:
         raise AnimeparseError(f"--agree-iou must be in [0, 1], got {config.agree_iou}")
+
+
+def _check_ray_device(config: PrelabelConfig, engine: EngineConfig) -> None:
+    """With ``--engine ray`` the device is the workers': a GPU needs ``--gpus-per-worker``, and CPU-only
+    workers must not be given one."""
+    device = config.device.strip().lower()
+    if device.startswith("cuda") and engine.gpus_per_worker <= 0:
+        raise AnimeparseError(f"--device {config.device} (or --gpu) with --engine ray runs the models on the Ray "
+                              "workers' GPUs: pass --gpus-per-worker (e.g. 1 or 0.5)")
+    if device == "cpu" and engine.gpus_per_worker > 0:
+        raise AnimeparseError("--device cpu with --gpus-per-worker reserves GPUs the workers would not use; drop "
+                              "one of them")
 
 
 # options that change a sample's result: a resumed run must keep them (device, batch size, selection may change)

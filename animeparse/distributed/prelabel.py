@@ -1,0 +1,142 @@
+"""``prelabel --engine ray``: the parser (+ SAM) on a Ray actor pool; the driver selects, resumes and commits.
+
+:func:`animeparse.prelabel.prelabel` does everything it does locally (model identification, resume checks, the
+run record, selection, skipping done samples, every commit) and hands the batches to :class:`RayPrelabel`, which
+streams back each batch's :class:`~animeparse.prelabel.labeler.SampleLabel` list in order. Each actor loads the parser
+and SAM once from their files (the driver's files, checked by SHA-256 on load) and runs the same
+:class:`~animeparse.prelabel.labeler.Labeler` as the local engine. Workers read images at the store's path as they see
+it (``--worker-store``); with SAM, they read and write the embedding cache under ``<store>/cache/sam/`` (a cache,
+one file per sample and model, written atomically; never the manifest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AnimeparseError
+from .actors import BatchWorker, ordered_actor_map, path_on_workers, pool_size
+from .session import EngineConfig, check_workers_see_path, check_workers_see_store, ray_session
+
+if TYPE_CHECKING:
+    from ..prelabel.labeler import SampleLabel
+    from ..prelabel.parser import Parser
+    from ..prelabel.run import PrelabelConfig
+    from ..prelabel.sam import SamEngine
+    from ..store import Dataset, Sample
+
+__all__ = ["RayPrelabel"]
+
+
+class RayPrelabel(contextlib.AbstractContextManager["RayPrelabel"]):
+    """Connect to Ray and prove, before anything is written, that the workers see the store and the model files;
+    then :meth:`run` batches on an actor pool. ``workers``: the pool size (checked against the cluster on
+    entering; no more actors than batches)."""
+
+    def __init__(self, ds: Dataset, config: PrelabelConfig, engine: EngineConfig, *, parser: Parser,
+                 sam: SamEngine | None) -> None:
+        self.ds, self.config, self.engine = ds, config, engine
+        self.parser_file = _parser_file(ds, parser)
+        self.sam_file = Path(sam.source) if sam is not None else None
+        if self.sam_file is not None and not self.sam_file.is_file():
+            raise AnimeparseError(f"--engine ray loads SAM from its checkpoint file on each worker, and SAM "
+                                  f"{sam.name if sam else ''} came from {self.sam_file}, not a file; pass "
+                                  "--checkpoint PATH", path=ds.root)
+        self.parser_sha256, self.sam_sha256 = parser.sha256, sam.sha256 if sam is not None else None
+        self.workers = 0
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> RayPrelabel:
+        try:
+            self.ray = self._stack.enter_context(ray_session(self.engine))
+            self.root = check_workers_see_store(self.ray, self.ds.root, self.engine)
+            self.files: dict[str, str | None] = {"parser": None, "sam": None}
+            for key, path, what in (("parser", self.parser_file, "parser checkpoint"),
+                                    ("sam", self.sam_file, "SAM checkpoint")):
+                if path is None:
+                    continue
+                there, in_store = path_on_workers(path, self.ds.root, self.root)
+                if not in_store:  # files in the store were proven readable with it
+                    check_workers_see_path(self.ray, path, what=what)
+                self.files[key] = there
+            self.workers = pool_size(self.ray, self.engine, 1 << 30)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def run(self, batches: list[list[Sample]], timings: dict[str, float]) -> Iterator[
+            tuple[list[Sample], list[SampleLabel], int, str]]:
+        """Yield ``(batch, labels, embeddings encoded, worker device)`` per batch, in order; adds the workers'
+        seconds per stage to ``timings``."""
+        if not batches:
+            return
+        self.workers = min(self.workers, len(batches))
+        spec = {"root": self.root, "config": self.config, "labelmap": self.ds.labelmap,
+                "parser": self.files["parser"], "parser_sha256": self.parser_sha256,
+                "sam": self.files["sam"], "sam_sha256": self.sam_sha256}
+        tasks = [([s.id for s in batch], [s.image for s in batch]) for batch in batches]
+        for i, (labels, encoded, worker_timings, device) in ordered_actor_map(
+                self.ray, _PrelabelWorker, spec, tasks, engine=self.engine, workers=self.workers, what="prelabel"):
+            for key, seconds in worker_timings.items():
+                timings[key] = timings.get(key, 0.0) + seconds
+            yield batches[i], labels, encoded, device
+
+
+def _parser_file(ds: Dataset, parser: Parser) -> Path:
+    """The file the parser was loaded from: a parser run's checkpoint, or the ``--parser`` path."""
+    from ..prelabel.parser import checkpoint_path
+
+    run = ds.run(parser.source)
+    path = checkpoint_path(ds, run.id) if run is not None and run.kind == "parser" else Path(parser.source)
+    if not path.is_file():
+        raise AnimeparseError(f"--engine ray loads the parser from its file on each worker, and this parser came "
+                              f"from {parser.source!r}, not a file; pass --parser RUN or --parser PATH", path=ds.root)
+    return path
+
+
+class _PrelabelWorker(BatchWorker):
+    """One actor: the parser (+ SAM) on its device, loaded once; labels a batch of (ids, image paths)."""
+
+    def setup(self, spec: dict[str, Any]) -> None:
+        from ..prelabel.device import device_name, resolve_device
+        from ..prelabel.labeler import Labeler
+        from ..prelabel.parser import parser_from_checkpoint
+        from ..prelabel.sam import EmbeddingCache, load_sam
+
+        self.root = spec["root"]
+        config = spec["config"]
+        device = resolve_device(config.device)
+        parser = parser_from_checkpoint(Path(spec["parser"]), spec["labelmap"], device)
+        _same_file(spec["parser"], parser.sha256, spec["parser_sha256"], "parser checkpoint")
+        sam, cache = None, None
+        if spec["sam"] is not None:
+            sam = load_sam(spec["sam"], device)
+            _same_file(spec["sam"], sam.sha256, spec["sam_sha256"], "SAM checkpoint")
+            if config.cache_embeddings:
+                cache = EmbeddingCache(Path(self.root) / "cache" / "sam", sam.sha256)
+        self.labeler = Labeler(parser, sam, cache, spec["labelmap"], config)
+        self.device = device_name(device)
+
+    def work(self, task: tuple[list[str], list[str]]) -> tuple[list[SampleLabel], int, dict[str, float], str]:
+        from ..prelabel.labeler import read_batch
+
+        ids, images = task
+        timings = {"read": 0.0, "parser": 0.0, "encode": 0.0, "decode": 0.0}
+        t = time.perf_counter()
+        pixels = read_batch(self.root, images)
+        timings["read"] += time.perf_counter() - t
+        labels, encoded = self.labeler(ids, pixels, timings)
+        return list(labels), encoded, timings, self.device
+
+
+def _same_file(path: str, got: str, want: str | None, what: str) -> None:
+    if got != want:
+        raise AnimeparseError(f"the {what} a worker reads (SHA-256 {got[:12]}) is not the driver's ({str(want)[:12]}); "
+                              "every node must see the same model files (a shared filesystem)", path=path)
