@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_json", "TMP_SUFFIX", "fsync_dir", "sync_all",
-           "read_json"]
+           "read_json", "current_umask", "on_read_only_fs", "naming_errors"]
 
 TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0o022)
@@ -39,9 +39,11 @@ def atomic_open(path: Path, mode: str = "wb", *, fsync: bool = True) -> Iterator
             if fsync:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = str(path)  # write, flush and fsync errors (a full disk) name no file by themselves
         raise
 
 
@@ -56,6 +58,31 @@ def atomic_write_json(path: Path, data: Any) -> None:
     with atomic_open(path, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True, ensure_ascii=False)
         fh.write("\n")
+
+
+@contextlib.contextmanager
+def naming_errors(path: Path | str) -> Iterator[None]:
+    """Give an ``OSError`` raised inside the block ``path`` as its file name when it has none: write, flush and
+    close errors (a full disk, an I/O error) do not say which file they were writing."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            err.filename = str(path)
+        raise
+
+
+def current_umask() -> int:
+    """The process umask (read once at import; animeparse never changes it)."""
+    return _UMASK
+
+
+def on_read_only_fs(path: Path) -> bool:
+    """True when ``path`` is on a filesystem mounted read-only (a read-only bind mount, a snapshot, a CD)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def fsync_dir(path: Path) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -43,25 +44,31 @@ def _open(path: Path, data: bytes | None = None) -> Image.Image:
     """Open and fully decode (from ``data`` when given, else the file); turn Pillow's many failure modes into one
     FormatError naming ``path``. Keeps the decompression-bomb limit."""
     try:
+        if data is None:
+            data = Path(path).read_bytes()
+        damage = _png_damage(data)
+        if damage:
+            raise FormatError(f"{damage}: the file is corrupt; restore it from a backup or export it again", path=path)
         with warnings.catch_warnings():
             # Pillow warns (not raises) between 1x and 2x MAX_IMAGE_PIXELS; treat that as the error it is.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data) if data is not None else path)
+            img = Image.open(io.BytesIO(data))
             img.load()
         return img
     except FileNotFoundError as err:
         raise FormatError("file not found; check the path", path=path) from err
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise FormatError(
-            f"image is larger than Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels ({err}); "
-            "if the file is trusted, downscale it first",
-            path=path,
-        ) from err
+        raise _bomb_error(err, path) from err
     except UnidentifiedImageError as err:
         raise FormatError("is not an image Pillow can read (wrong extension, empty or corrupt file)",
                           path=path) from err
     except (OSError, ValueError, SyntaxError) as err:
         raise FormatError(f"image could not be decoded ({err}); the file is truncated or corrupt", path=path) from err
+
+
+def _bomb_error(err: Exception, path: Path) -> FormatError:
+    return FormatError(f"image is larger than Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels "
+                       f"({err}); if the file is trusted, downscale it first", path=path)
 
 
 def _fast_png(data: bytes, mode: str) -> npt.NDArray[np.uint8] | None:
@@ -85,6 +92,10 @@ def _fast_png(data: bytes, mode: str) -> npt.NDArray[np.uint8] | None:
         return None
     if size_wh[0] * size_wh[1] > (Image.MAX_IMAGE_PIXELS or float("inf")):
         return None  # Pillow's path raises the decompression-bomb error
+    # OpenCV's decoder (libpng with its default error handler) prints to the process's stderr on a truncated or
+    # corrupt file: only sound files that end in IEND go to it; the Pillow path reports the rest as one FormatError
+    if _png_damage(data) is not None or data[-8:-4] != b"IEND":
+        return None
     import cv2
 
     flag = (cv2.IMREAD_COLOR_RGB if mode == "RGB" else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
@@ -135,11 +146,15 @@ def image_size_wh(path: Path | str) -> tuple[int, int]:
     """(width, height) after EXIF orientation, reading only the header where possible."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            w, h = img.size
-            orientation = img.getexif().get(0x0112, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                orientation = img.getexif().get(0x0112, 1)
     except FileNotFoundError as err:
         raise FormatError("file not found; check the path", path=path) from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise _bomb_error(err, path) from err
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise FormatError(f"is not a readable image ({err})", path=path) from err
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
@@ -243,8 +258,8 @@ def png_with_palette(data: bytes, palette: list[int] | None) -> bytes | None:
     import struct
     import zlib
 
-    if not data.startswith(_PNG_SIGNATURE):
-        return None
+    if not data.startswith(_PNG_SIGNATURE) or _png_damage(data):
+        return None  # damaged: copied with fresh CRCs it would become a valid file with other pixels
     chunks: list[tuple[bytes, bytes]] = []
     pos = len(_PNG_SIGNATURE)
     try:
@@ -274,3 +289,28 @@ def png_with_palette(data: bytes, palette: list[int] | None) -> bytes | None:
     out += [chunk(kind, body) for kind, body in chunks if kind == b"IDAT"]
     out.append(chunk(b"IEND", b""))
     return b"".join(out)
+
+
+# -- PNG chunk CRCs ------------------------------------------------------------------------------------------------
+def _png_damage(data: bytes) -> str | None:
+    """What is wrong with a PNG's chunk structure (a chunk failing its CRC, or cut off by the end of the file), or
+    None when it is sound or not a PNG. Pillow checks no CRC of the pixel data (IDAT) and stops inflating before
+    zlib's own checksum, so without this a damaged IDAT decodes to other pixels without an error; libpng (the OpenCV
+    path) checks. Chunks after IEND are never read, so the walk stops there."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    view = memoryview(data)
+    pos, size = len(_PNG_SIGNATURE), len(data)
+    while pos + 8 <= size:
+        length = int.from_bytes(view[pos:pos + 4], "big")
+        kind = bytes(view[pos + 4:pos + 8])
+        if kind == b"IEND":
+            return None
+        end = pos + 12 + length
+        name = kind.decode("latin-1")
+        if end > size:
+            return f"PNG chunk {name!r} at byte {pos} ends past the end of the file ({size} bytes): it is truncated"
+        if zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(view[end - 4:end], "big"):
+            return f"PNG chunk {name!r} at byte {pos} fails its CRC check"
+        pos = end
+    return None

@@ -232,6 +232,13 @@ class Remap:
     target: str
     table: Mapping[int, int]
 
+    def __post_init__(self) -> None:
+        # the table indexes a 256-entry lookup and writes uint8: an id outside 0..255 would crash or wrap silently
+        bad = sorted(f"{k!r}: {v!r}" for k, v in self.table.items() if not (_is_id(k) and _is_id(v)))
+        if bad:
+            raise LabelMapError(f"remap {self.source} -> {self.target}: entries {', '.join(bad)} are not mask ids; "
+                                "keys and values must be ids 0..255")
+
     def lut(self) -> npt.NDArray[np.int16]:
         """256 int16; -1 marks ids the table does not cover (255 maps to 255 unless listed)."""
         lut = np.full(256, -1, np.int16)
@@ -242,6 +249,12 @@ class Remap:
 
     def apply(self, mask_hw: npt.NDArray[np.uint8], *, path: Path | str | None = None) -> npt.NDArray[np.uint8]:
         """Remap an HxW uint8 mask; raise LabelMapError naming the ids the table does not cover."""
+        mask_hw = np.asarray(mask_hw)
+        if mask_hw.dtype != np.uint8:  # a lookup with other ints would wrap (-1 reads entry 255) or overrun
+            if mask_hw.dtype.kind not in "iu" or (mask_hw.size and not 0 <= mask_hw.min() <= mask_hw.max() <= 255):
+                raise LabelMapError(f"remap {self.source} -> {self.target} needs a mask of ids 0..255, got "
+                                    f"{mask_hw.dtype} values", path=path)
+            mask_hw = mask_hw.astype(np.uint8)
         lut = self.lut()
         out = lut[mask_hw]
         if (out < 0).any():
@@ -283,7 +296,14 @@ def load_remap(source: str, target: str) -> Remap:
             raise LabelMapError(f"no remap table from {source!r} to {target!r}; write one following remap.schema.json")
     data = _read_json(path)
     validate_json(data, "remap", path=path, error=LabelMapError)
-    return Remap(source=data["from"], target=data["to"], table={int(k): int(v) for k, v in data["table"].items()})
+    try:
+        return Remap(source=data["from"], target=data["to"], table={int(k): int(v) for k, v in data["table"].items()})
+    except LabelMapError as err:
+        raise LabelMapError(str(err), path=path) from err
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value <= 255
 
 
 def _read_json(path: Path) -> Any:

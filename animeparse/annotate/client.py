@@ -226,13 +226,22 @@ class Connection:
         return True
 
     def user_emails(self) -> dict[int, str]:
-        """User id -> email, for provenance; empty when this user may not list users."""
-        try:
-            users = self._call("list users", lambda: list(self._client.users.list()))
-        except LabelStudioError as err:
-            log.info("annotator emails unavailable (%s); keeping user ids", err)
-            return {}
-        return {int(u.id): str(u.email) for u in users if u.email}
+        """User id -> email, for provenance; empty when this user may not list users. A lost connection is an
+        error like any other (annotators' ids would otherwise be stored for good in place of their emails)."""
+        from label_studio_sdk.core.api_error import ApiError
+
+        def listing() -> list[Any] | None:
+            try:
+                return list(self._client.users.list())
+            except ApiError as err:
+                if err.status_code in (401, 403, 404):  # this user may not list users: keep the ids
+                    log.info("annotator emails unavailable (Label Studio answered %s); keeping user ids",
+                             err.status_code)
+                    return None
+                raise
+
+        users = self._call("list users", listing)
+        return {int(u.id): str(u.email) for u in users or [] if u.email}
 
     # -- export -------------------------------------------------------------------------------------------------
     def export_snapshot(self, project_id: int, dest: Path, *, timeout: float = 3600.0) -> Path:

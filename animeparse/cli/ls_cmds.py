@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +29,32 @@ def _server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _STORE = click.Path(path_type=Path, file_okay=False, exists=True)
+
+
+class _Redact(logging.Filter):
+    """Blanks the API token in every log record, traceback included: with -vv httpcore logs the server's reply
+    headers, and a server or proxy may echo the Authorization header back."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._secret in message:
+            record.msg, record.args = message.replace(self._secret, "***"), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self._secret in record.exc_text:
+            record.exc_text = record.exc_text.replace(self._secret, "***")
+        return True
+
+
+def _redact_logs(token: str | None) -> None:
+    """Put a :class:`_Redact` filter on the handlers the CLI logs through (set up by the ``animeparse`` group)."""
+    if token and token.strip():
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_Redact(token.strip()))
 
 
 @click.group("ls")
@@ -94,6 +121,7 @@ def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: st
     from ..annotate import Connection, PushConfig, push
     from ..store import Dataset
 
+    _redact_logs(token)
     config = PushConfig(project=project, layer=layer, only=only, limit=limit, images=images,
                         document_root=document_root, sam_prompts=sam)
     conn = Connection.open(url, token)
@@ -140,6 +168,7 @@ def pull_cmd(dataset: Path, url: str, token: str | None, project: str, force: bo
     from ..formats.base import class_map_from_pairs
     from ..store import Dataset
 
+    _redact_logs(token)
     config = PullConfig(project=project, force=force, alpha_threshold=alpha_threshold,
                         class_map=class_map_from_pairs(maps))
     conn = Connection.open(url, token)

@@ -5,6 +5,8 @@ An exporter module has ``NAME``, ``OPTIONS`` (the config fields beyond the commo
 ``image_relpath(job, config) -> str`` (where the image goes, relative to the export root), ``work(job, ctx)``
 (runs in a worker process: decodes, encodes, writes the sample's own files, returns a small picklable result) and
 ``open_sink(root, ctx, jobs) -> Sink`` (runs in the driver: writes the files that span samples, fed in job order).
+A manifest-only exporter (``parquet``) instead sets ``MANIFEST_ONLY = True`` and has
+``write_manifest(ds, root, config, progress=None) -> {"by_split", "annotations", "files"}``: no per-sample work.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import AnimeparseError
+from ..fsutil import naming_errors
 from ..imageio import _PNG_SIGNATURE, encode_mask_png, png_with_palette, read_mask
 from ..labelmap import IGNORE_INDEX, LabelMap
 
@@ -40,7 +43,8 @@ class ExportError(AnimeparseError):
 class ExportConfig:
     """Export options; CLI flags map 1:1.
 
-    ``format``: an :data:`animeparse.export.EXPORTERS` name. ``layer``: the mask layer (``gt``, ``prelabel/RUN``).
+    ``format``: an :data:`animeparse.export.EXPORTERS` name. ``layer``: the mask layer (``gt``, ``prelabel/RUN``;
+    None: ``gt``, or for the manifest format ``parquet`` every layer).
     ``splits``: only these splits (empty = all). ``images``: ``copy`` the stored files, hard-``link`` them (a copy
     where the filesystem refuses), or ``none``. ``instances``/``polygons``/``include_background``/``info``: COCO
     only (one annotation per connected component; polygon segmentations; the background class; an ``info`` block
@@ -50,7 +54,7 @@ class ExportConfig:
     """
 
     format: str
-    layer: str = "gt"
+    layer: str | None = None
     splits: tuple[str, ...] = ()
     images: str = "copy"
     instances: bool = False
@@ -176,11 +180,12 @@ def write_index_mask(job: SampleJob, dst: Path, *, palette: list[int] | None = N
     data = Path(job.mask_src).read_bytes()
     if palette is not None:
         is_palette_png = data.startswith(_PNG_SIGNATURE) and len(data) > 25 and data[25] == 3 and data[24] == 8
-        dst.write_bytes(data if is_palette_png else encode_mask_png(read_mask(job.mask_src, data=data),
-                                                                    palette=palette))
-        return
-    grey = palette_png_to_grey(data)
-    dst.write_bytes(grey if grey is not None else encode_mask_png(read_mask(job.mask_src, data=data)))
+        out = data if is_palette_png else encode_mask_png(read_mask(job.mask_src, data=data), palette=palette)
+    else:
+        grey = palette_png_to_grey(data)
+        out = grey if grey is not None else encode_mask_png(read_mask(job.mask_src, data=data))
+    with naming_errors(dst):  # a full disk fails the write, which names no file
+        dst.write_bytes(out)
 
 
 def present_ids(mask_hw: npt.NDArray[np.uint8]) -> list[int]:

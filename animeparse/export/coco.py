@@ -11,6 +11,7 @@ COCO unions an annotation's polygons and cannot cut a hole, so such a region sta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import warnings
@@ -25,6 +26,7 @@ import numpy.typing as npt
 from pycocotools import mask as coco_mask
 
 from .. import __version__
+from ..fsutil import naming_errors
 from .base import (
     ExportConfig,
     SampleJob,
@@ -93,7 +95,9 @@ def encode_mask_annotations(mask_hw: npt.NDArray[np.uint8], *, class_ids: Sequen
             cats += [c] * len(ks)
     if not rles:
         return [], [], np.zeros(0, np.uint32), np.zeros((0, 4))
-    return cats, rles, coco_mask.area(rles), coco_mask.toBbox(rles)
+    # pycocotools' area() sizes its result with a uint8 array: over 255 RLEs per call it overflows under NumPy 2
+    areas = np.concatenate([coco_mask.area(rles[i:i + 255]) for i in range(0, len(rles), 255)])
+    return cats, rles, areas, coco_mask.toBbox(rles)
 
 
 def work(job: SampleJob, ctx: WorkContext) -> WorkResult:
@@ -170,14 +174,16 @@ class _CocoSink:
         fh = self._files[job.split]
         n = self._next_id[job.split]
         # splice the id in front: workers cannot know how many annotations came before theirs
-        fh.write("".join(f'{"," if n + k > 1 else ""}\n{{"id":{n + k},{t[1:]}' for k, t in enumerate(texts)))
+        with naming_errors(fh.name):
+            fh.write("".join(f'{"," if n + k > 1 else ""}\n{{"id":{n + k},{t[1:]}' for k, t in enumerate(texts)))
         self._next_id[job.split] = n + len(texts)
         self._annotations += len(texts)
 
     def finish(self) -> dict[str, int]:
         for fh in self._files.values():
-            fh.write("\n]}\n")
-            fh.close()
+            with naming_errors(fh.name):
+                fh.write("\n]}\n")
+                fh.close()
         if self._config.polygons:
             self.warnings.append(
                 "polygons are lossy: a rasterised contour differs from the mask along its edges (pycocotools drops "
@@ -187,7 +193,8 @@ class _CocoSink:
 
     def close(self) -> None:
         for fh in self._files.values():
-            fh.close()
+            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+                fh.close()
 
 
 def open_sink(root: Path, ctx: WorkContext, jobs: Sequence[SampleJob]) -> _CocoSink:

@@ -17,6 +17,7 @@ reads the mask back exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from ..formats.lsrle import encode_rle
+from ..fsutil import naming_errors
 from ..labelmap import LabelMap
 from .base import (
     ExportConfig,
@@ -109,17 +111,20 @@ class _TasksSink:
 
     def add(self, job: SampleJob, result: WorkResult) -> None:
         text, regions = result.payload
-        self._fh.write(("," if self._tasks else "") + "\n" + text)
+        with naming_errors(self._fh.name):
+            self._fh.write(("," if self._tasks else "") + "\n" + text)
         self._tasks += 1
         self._regions += regions
 
     def finish(self) -> dict[str, int]:
-        self._fh.write("\n]\n")
-        self._fh.close()
+        with naming_errors(self._fh.name):
+            self._fh.write("\n]\n")
+            self._fh.close()
         return {"annotations": self._regions, "files": 2}
 
     def close(self) -> None:
-        self._fh.close()
+        with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+            self._fh.close()
 
 
 def open_sink(root: Path, ctx: WorkContext, jobs: Sequence[SampleJob]) -> _TasksSink:

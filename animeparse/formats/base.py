@@ -24,7 +24,7 @@ from ..imageio import image_size_wh
 from ..labelmap import IGNORE_INDEX, LabelMap
 
 __all__ = ["Item", "ReadOptions", "ClassNames", "safe_join", "class_map_from_pairs", "IGNORE_NAMES", "BACKGROUND_NAMES",
-           "load_json_file", "find_annotated_image", "check_image_size", "error_detail"]
+           "load_json_file", "find_annotated_image", "check_image_size", "error_detail", "outside_symlink_error"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,20 @@ def safe_join(root: Path, relative: str, *, what: str, source: Path) -> Path:
         raise FormatError(f"{what} path {relative!r} is a symlink to {real}, outside the source folder {root}",
                           path=source)
     return joined
+
+
+def outside_symlink_error(path: Path, src: Path, *, what: str) -> FormatError | None:
+    """For a file (or folder) listed under the source folder ``src``: a FormatError naming ``path`` when it
+    resolves, through a symlink (its own or a parent folder's), to a place outside ``src`` or to nothing; else None."""
+    real_root = os.path.realpath(src)
+    target = os.path.realpath(path)
+    if not os.path.exists(target):
+        return FormatError(f"is a broken symlink (to {target}); fix or remove the link", path=path)
+    if os.path.commonpath([real_root, target]) != real_root:
+        how = "is a symlink to" if os.path.islink(path) else "lies, through a symlinked folder, at"
+        return FormatError(f"{what} {how} {target}, outside the source folder {src}; symlinks must stay inside it: "
+                           "copy the files in, or pass the folder they live in as the source", path=path)
+    return None
 
 
 def class_map_from_pairs(pairs: Iterable[str]) -> dict[str, str]:

@@ -32,7 +32,7 @@ from ..errors import FormatError
 from ..imageio import IMAGE_EXTENSIONS, image_size_wh, read_binary_mask
 from ..labelmap import LabelMap
 from ..rasterize import compose_by_priority
-from .base import ClassNames, Item, ReadOptions
+from .base import ClassNames, Item, ReadOptions, outside_symlink_error
 
 __all__ = ["NAME", "detect", "read", "find_layout"]
 
@@ -207,6 +207,11 @@ def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions())
                 f"several images have id {sid}: {', '.join(p.name for p in found)}; keep one", path=found[0]))
             continue
         image_path = found[0]
+        outside = outside_symlink_error(image_path, image_dir, what="image") or next(
+            (e for p in own_parts if (e := outside_symlink_error(p.path, mask_dir, what="part mask"))), None)
+        if outside is not None:
+            yield Item(image_path=image_path, name=image_path.name, error=outside)
+            continue
         if not own_parts:
             yield Item(image_path=image_path, name=image_path.name)
             continue
@@ -219,7 +224,8 @@ def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions())
                    mask_source=str(mask_dir / "**" / f"{own_parts[0].path.name.split('_', 1)[0]}_*.png"),
                    meta={"parts": sorted({p.name for p in own_parts})})
     for path in unnumbered:
-        yield Item(image_path=path, name=path.name)  # no id, so no parts can be its: unlabelled
+        # no id, so no parts can be its: unlabelled
+        yield Item(image_path=path, name=path.name, error=outside_symlink_error(path, image_dir, what="image"))
     for path in strays:
         yield Item(image_path=path, name=path.name, error=FormatError(
             "is in the part-mask folder but not named <id>_<part>.png (e.g. 00000_hair.png); rename or remove it",

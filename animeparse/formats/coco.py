@@ -51,8 +51,9 @@ _TRAILING_INT = re.compile(r"(\d+)$")
 
 # -- detection -----------------------------------------------------------------------------------------------------
 def _kind(path: Path) -> str | None:
-    """"dataset", "results" or None. The first bytes decide which files are worth parsing (a folder of LabelMe
-    files is rejected without parsing any); small candidates are then parsed in full to be certain."""
+    """"dataset", "results", "broken" (starts like COCO but does not parse) or None. The first bytes decide which
+    files are worth parsing (a folder of LabelMe files is rejected without parsing any); small candidates are then
+    parsed in full to be certain."""
     if path.suffix.lower() != ".json" or not path.is_file():
         return None
     with open(path, "rb") as fh:
@@ -67,7 +68,10 @@ def _kind(path: Path) -> str | None:
         guess = None
     if guess is None or path.stat().st_size > _PARSE_LIMIT:
         return guess
-    data = load_json_file(path)
+    try:
+        data = load_json_file(path)
+    except FormatError:
+        return "broken"  # it starts like COCO: claim it weakly, so that read() says what is wrong with it
     if isinstance(data, dict) and all(isinstance(data.get(k), list) for k in ("images", "annotations",
                                                                                 "categories")):
         return "dataset"
@@ -102,7 +106,7 @@ def detect(src: Path) -> float:
         kind = _kind(src)
     except (OSError, FormatError, ValueError):
         return 0.0
-    return {"dataset": 1.0, "results": 0.6}.get(kind or "", 0.0)
+    return {"dataset": 1.0, "results": 0.6, "broken": 0.2}.get(kind or "", 0.0)
 
 
 # -- RLE -----------------------------------------------------------------------------------------------------------
@@ -192,9 +196,12 @@ def _segmentation_to_mask(seg: Any, shape_hw: tuple[int, int], *, what: str,
             return rle_to_mask(seg, source=source)
         except FormatError as err:
             raise FormatError(f"{what}: {error_detail(err, source)}", path=source) from err
-    if not isinstance(seg, list) or not seg:
+    if seg is None or seg == []:
         raise FormatError(f"{what} has no segmentation (boxes only?); a box cannot give a parsing mask, add "
                           "polygons or RLE", path=source)
+    if not isinstance(seg, list):
+        raise FormatError(f"{what}: segmentation must be a list of polygons or an RLE object (size, counts), got "
+                          f"{type(seg).__name__} {str(seg)[:40]!r}", path=source)
     region = np.zeros(shape_hw, bool)
     for k, part in enumerate(seg):
         if (not isinstance(part, list) or len(part) < 6 or len(part) % 2

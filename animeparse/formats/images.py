@@ -18,7 +18,7 @@ from ..errors import FormatError
 from ..facecrop import FaceCropConfig, cascade_info, detect_faces, load_cascade, square_crop_box
 from ..imageio import IMAGE_EXTENSIONS, read_image
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions
+from .base import Item, ReadOptions, outside_symlink_error
 
 __all__ = ["NAME", "detect", "read", "list_images"]
 
@@ -60,7 +60,6 @@ def list_images(src: Path, *, recursive: bool = True) -> Iterator[tuple[Path, st
     one pointing outside ``src`` is reported, one pointing inside is skipped because its images are listed
     under their real path already.
     """
-    real_root = os.path.realpath(src)
     found: list[tuple[str, Path, FormatError | None]] = []
     walker = os.walk(src) if recursive else [(str(src), [], sorted(os.listdir(src)))]
     for root, dirs, files in walker:
@@ -69,7 +68,7 @@ def list_images(src: Path, *, recursive: bool = True) -> Iterator[tuple[Path, st
             path = Path(root) / d
             if path.is_symlink():
                 dirs.remove(d)
-                err = _outside_error(path, real_root, src, what="folder")
+                err = outside_symlink_error(path, src, what="folder")
                 if err is not None:
                     found.append((path.relative_to(src).as_posix(), path, err))
                 else:
@@ -78,20 +77,10 @@ def list_images(src: Path, *, recursive: bool = True) -> Iterator[tuple[Path, st
             path = Path(root) / f
             if f.startswith(".") or not _is_image(f) or (not recursive and path.is_dir()):
                 continue
-            err = _outside_error(path, real_root, src, what="image") if path.is_symlink() else None
+            err = outside_symlink_error(path, src, what="image")
             found.append((path.relative_to(src).as_posix(), path, err))
     for name, path, err in sorted(found, key=lambda t: t[0]):
         yield path, name, err
-
-
-def _outside_error(path: Path, real_root: str, src: Path, *, what: str) -> FormatError | None:
-    target = os.path.realpath(path)
-    if not os.path.exists(target):
-        return FormatError(f"is a broken symlink (to {target}); fix or remove the link", path=path)
-    if os.path.commonpath([real_root, target]) != real_root:
-        return FormatError(f"{what} is a symlink to {target}, outside the source folder {src}; symlinks must stay "
-                           "inside it: copy the files in, or pass the folder they live in as the source", path=path)
-    return None
 
 
 def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions()) -> Iterator[Item]:

@@ -9,6 +9,7 @@ The ingest workers decode the masks; this reader only pairs files.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from PIL import Image
 from ..errors import FormatError
 from ..imageio import IMAGE_EXTENSIONS, encode_mask_png
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions, write_folder_pair
+from .base import Item, ReadOptions, outside_symlink_error, write_folder_pair
 
 __all__ = ["NAME", "detect", "read", "write", "folder_pairs", "first_mask_mode"]
 
@@ -49,10 +50,12 @@ def first_mask_mode(src: Path) -> str | None:
     for _, mask_dir, _ in folder_pairs(src):
         for p in sorted(mask_dir.glob("*.png"))[:1]:
             try:
-                with Image.open(p) as img:
-                    return img.mode
-            except OSError:
-                return None
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    with Image.open(p) as img:
+                        return img.mode
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                return None  # the ingest workers report what is wrong with it
     return None
 
 
@@ -76,8 +79,10 @@ def pairs_to_items(src: Path, mask_kind: str) -> Iterator[Item]:
         for image_path in sorted(p for p in img_dir.iterdir()
                                  if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")):
             mask_path = masks.get(image_path.stem)
+            error = outside_symlink_error(image_path, src, what="image") or \
+                (outside_symlink_error(mask_path, src, what="mask") if mask_path else None)
             yield Item(image_path=image_path, name=image_path.name, mask_path=mask_path, mask_kind=mask_kind,
-                       mask_source=str(mask_path) if mask_path else None, split=split)
+                       mask_source=str(mask_path) if mask_path else None, split=split, error=error)
 
 
 def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions()) -> Iterator[Item]:

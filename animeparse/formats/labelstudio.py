@@ -107,6 +107,9 @@ def _load_tasks(src: Path) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise FormatError(f"is not readable JSON ({err}); export the project as 'JSON' from Label Studio",
                           path=src) from err
+    except RecursionError as err:  # the C decoder recurses per nesting level: 100000 '[' exhaust the stack
+        raise FormatError("is nested too deeply to be a Label Studio export; export the project as 'JSON' from "
+                          "Label Studio", path=src) from err
     tasks = [data] if isinstance(data, dict) else data
     if not isinstance(tasks, list):
         raise FormatError("expected a JSON list of tasks (Label Studio's 'JSON' export)", path=src)

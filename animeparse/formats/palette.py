@@ -12,7 +12,6 @@ store's label map and whose values are one colour or a list of colours.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import FormatError, LabelMapError
+from ..fsutil import read_json
 from ..labelmap import LabelMap
 from .base import Item, ReadOptions, write_folder_pair
 from .index_folder import first_mask_mode, folder_pairs, pairs_to_items
@@ -45,11 +45,11 @@ def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions())
 
 def load_palette(path: Path, labelmap: LabelMap) -> dict[tuple[int, int, int], int]:
     """Read a palette file into {(r, g, b): id of ``labelmap``}; refuse unknown classes and clashing colours."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FormatError(f"palette file could not be read as JSON ({err})", path=path) from err
+    data = read_json(Path(path), error=FormatError, what="a palette")
     if isinstance(data, dict) and "classes" in data:
+        if not isinstance(data["classes"], list):
+            raise FormatError(f"palette has 'classes' (as a label map does) but it is of type "
+                              f"{type(data['classes']).__name__}, not a list of classes", path=path)
         data = {str(c.get("name")): c.get("color") for c in data["classes"] if isinstance(c, dict)}
     if not isinstance(data, dict):
         raise FormatError('palette must be a JSON object {"class name or id": [r, g, b], ...} or a label map',

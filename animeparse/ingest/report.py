@@ -51,6 +51,20 @@ class IngestReport:
     def refused(self) -> int:
         return self.count("error")
 
+    def first_problem(self) -> str | None:
+        """The first error's message (else the first warning's) on one line: what the CLI's error line quotes."""
+        for severity in ("error", "warning"):
+            for f in self.findings:
+                if f.severity == severity:
+                    return " ".join(f.message.split())
+        return None
+
+    def skipped_message(self) -> str:
+        """One line for a committed run that skipped items (``--on-error skip``): counts and the first error."""
+        first = self.first_problem()
+        return (f"{self.refused} of {self.seen} items refused and skipped ({self.added} added)"
+                + (f"; first: {first}" if first else "") + "; see the report")
+
     def summary_rows(self) -> list[tuple[str, str, int]]:
         """(severity, code, count), errors first."""
         counts = Counter((f.severity, f.code) for f in self.findings)
@@ -88,7 +102,9 @@ class IngestError(AnimeparseError):
 
     def __init__(self, message: str, *, report: IngestReport) -> None:
         self.report = report
-        super().__init__(message)
+        first = report.first_problem()
+        # the CLI prints this one line: it must name the offending file and the problem, not only the source
+        super().__init__(f"{message}; first: {first}" if first else message)
 
 
 def dumps(report: IngestReport) -> str:

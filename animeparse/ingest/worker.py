@@ -6,6 +6,7 @@ Nothing here touches the store, so it is safe on both cores; results go back to 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -104,6 +105,9 @@ def _read_bytes(path: Path) -> bytes:
 def prepare_item(item: Item, ctx: WorkerContext) -> tuple[PreparedSample | None, list[Finding]]:
     """Turn one reader Item into a PreparedSample plus findings; never raises for bad input (error findings)."""
     where = str(item.mask_source or item.image_path)
+    undecodable = _undecodable_name(item)
+    if undecodable is not None:
+        return None, [undecodable]
     if item.error is not None:
         if item.meta.get("no_face"):  # --crop-faces found nothing: reported, not a reason to refuse the run
             return None, [Finding("info", "no_face", str(item.image_path), str(item.error))]
@@ -133,9 +137,6 @@ def prepare_item(item: Item, ctx: WorkerContext) -> tuple[PreparedSample | None,
                                         f"{where}: mask ids look like the {suspect} order (its hair id fills the top "
                                         f"of the image); if so, ingest again with --remap {suspect}",
                                         {"looks_like": suspect}))
-        if ctx.staging:
-            prepared = _stage(prepared, file_bytes, Path(ctx.staging))
-        return prepared, findings
     except UnknownColours as err:
         f = _error_finding(err, where)
         return None, [Finding(f.severity, "unknown_colours", f.file, f.message, {"colours": err.colours})]
@@ -144,6 +145,10 @@ def prepare_item(item: Item, ctx: WorkerContext) -> tuple[PreparedSample | None,
     except OSError as err:
         return None, [Finding("error", "unreadable", str(item.image_path),
                               f"{item.image_path}: could not be read ({err.strerror or err})")]
+    if ctx.staging:
+        # outside the try: a failed write into the store (a full disk) stops the run, it is not a bad item
+        prepared = _stage(prepared, file_bytes, Path(ctx.staging))
+    return prepared, findings
 
 
 def _stage(p: PreparedSample, file_bytes: bytes, staging: Path) -> PreparedSample:
@@ -155,13 +160,36 @@ def _stage(p: PreparedSample, file_bytes: bytes, staging: Path) -> PreparedSampl
     # names carry the content hash: two items with the same pixels (same id) but different file bytes never
     # write the same staged file
     image = staging / f"{p.id}-{p.file_sha256[:16]}{p.ext}"
-    image.write_bytes(p.data if p.data is not None else file_bytes)
+    _write(image, p.data if p.data is not None else file_bytes)
     masks = []
     for m in p.masks:
         path = staging / f"{p.id}-{m.sha256[:16]}.{m.layer.replace('/', '~')}.png"
-        path.write_bytes(m.png)
+        _write(path, m.png)
         masks.append(replace(m, png=b"", staged=str(path)))
     return replace(p, data=None, staged=str(image), masks=tuple(masks))
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as err:
+        if err.filename is None:  # a full disk fails the write, which names no file
+            err.filename = str(path)
+        raise
+
+
+def _undecodable_name(item: Item) -> Finding | None:
+    """An error finding when a file name of the item is not valid UTF-8 (Linux names are bytes): such a name
+    cannot be stored as text in the manifest, written into reports or exported without guessing an encoding."""
+    for value in (item.image_path, item.mask_path, item.name, item.mask_source):
+        text = str(value) if value is not None else ""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+            return Finding("error", "bad_name", shown, f"{shown}: file name is not valid UTF-8; rename it to UTF-8 "
+                                                       "(e.g. convmv -f latin1 -t utf8 --notest FILE) and ingest again")
+    return None
 
 
 def _error_finding(err: Exception, where: str) -> Finding:
@@ -176,7 +204,9 @@ def _code_for(message: str) -> str:
              ("not in the label map", "unknown_ids"), ("not covered by --remap", "unknown_ids"),
              ("outside the source", "path_outside"), ("symlink", "path_outside"), ("not found", "missing_file"),
              ("class names not in", "unknown_classes"), ("have no image", "missing_file"), ("decoded", "corrupt_image"),
-             ("not an image", "corrupt_image"), ("mode", "mask_mode"), ("RLE", "bad_rle"), ("polygon", "bad_shape")]
+             ("not an image", "corrupt_image"), ("the file is corrupt", "corrupt_image"),
+             ("not a readable image", "corrupt_image"), ("mode", "mask_mode"), ("RLE", "bad_rle"),
+             ("polygon", "bad_shape")]
     for needle, code in table:
         if needle in message:
             return code

@@ -8,6 +8,7 @@ runs on ``cpu`` and ``cuda``.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,16 @@ def load_torch_file(path: Path | str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        text = str(err)
+        blocked = re.search(r"unsupported GLOBAL (\S+)", text)
+        if blocked:  # a pickle that would import (and could run) code: torch's advice to retry unsafely is not ours
+            raise AnimeparseError(f"holds pickled Python objects (it would import {blocked.group(1)}); refused "
+                                  "without running anything: a checkpoint must be a weights-only state dict of "
+                                  "tensors", path=path) from err
+        detail = next((ln.strip() for ln in text.splitlines() if "Unsupported operand" in ln), None) \
+            if "Weights only load failed" in text else (text.splitlines() or [""])[0]
+        if isinstance(err, EOFError):
+            detail = "the file is empty or ends early"
         raise AnimeparseError(f"cannot be read as a torch checkpoint of tensors ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''}); is it a complete, weights-only "
-                              "state dict?", path=path) from err
+                              f"{detail or 'not a pickle of tensors'}); is it a complete, weights-only state dict?",
+                              path=path) from err

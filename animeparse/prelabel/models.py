@@ -21,7 +21,8 @@ from typing import Any
 
 from ..errors import AnimeparseError
 
-__all__ = ["ModelSpec", "MODELS", "CachedModel", "default_cache_dir", "fetch_model", "list_models", "cached_path"]
+__all__ = ["ModelSpec", "MODELS", "CachedModel", "default_cache_dir", "fetch_model", "list_models", "cached_path",
+           "check_cached"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
@@ -88,6 +89,22 @@ def cached_path(name: str, cache_dir: Path | None = None) -> Path | None:
     """The checkpoint file of a fetched model, or None when it is not (completely) there."""
     path = (cache_dir or default_cache_dir()) / _spec(name).filename
     return path if path.is_file() else None
+
+
+def check_cached(name: str, path: Path) -> None:
+    """Refuse a cached checkpoint whose size or SHA-256 is not the table's (a file changed after its fetch is
+    never used); the file is kept: ``models fetch`` verifies it again, removes it and downloads it anew."""
+    from .device import file_sha256
+
+    spec = _spec(name)
+    size = path.stat().st_size
+    sha = file_sha256(path) if size == spec.size else None  # a wrong size needs no hashing
+    if sha != spec.sha256:
+        got = f"{size} bytes with SHA-256 {sha}" if sha else f"{size} bytes"
+        raise AnimeparseError(f"cached {spec.name} is {got}, the published checkpoint is {spec.size} bytes with "
+                              f"SHA-256 {spec.sha256}: the file changed after it was fetched; refused. Run "
+                              f"`animeparse models fetch {spec.name}` (it removes the file and downloads it again)",
+                              path=path)
 
 
 def list_models(cache_dir: Path | None = None) -> list[CachedModel]:

@@ -151,23 +151,46 @@ def _ours(data: dict[str, Any], path: Path, labelmap: LabelMap, device: torch.de
     torch = require_torch()
     from .parser_net import ParserArch, ParserNet
 
-    if int(data.get("format_version", 0)) != 1:
-        raise AnimeparseError(f"parser checkpoint format version {data.get('format_version')} is not supported by "
+    if data.get("format_version") != 1:
+        raise AnimeparseError(f"parser checkpoint format version {data.get('format_version')!r} is not supported by "
                               "this animeparse; upgrade animeparse", path=path)
-    trained = LabelMap.from_json(json.loads(data["labelmap"]), source=path)
+    try:
+        trained = LabelMap.from_json(json.loads(data["labelmap"]), source=path)
+    except (KeyError, TypeError, ValueError) as err:  # missing, not text, not JSON
+        raise AnimeparseError(f"parser checkpoint's label map is missing or not JSON ({type(err).__name__}: {err}); "
+                              "the file is damaged: train the parser again", path=path) from err
     if trained.sha256 != labelmap.sha256:
         raise LabelMapError(f"this parser was trained on label map {trained.name} v{trained.version}, the store "
                             f"uses {labelmap.name} v{labelmap.version}; train a parser on this store", path=path)
     if require_done and not data.get("done"):
         raise AnimeparseError(f"parser run stopped at epoch {data.get('epoch')}/{data.get('epochs')}; finish it "
                               "with `animeparse parser train DS --run RUN` (it resumes)", path=path)
-    arch = ParserArch.from_json(data["arch"])
-    model = ParserNet(arch)
-    model.load_state_dict(data["state_dict"], strict=True)
+    try:
+        arch = ParserArch.from_json(data["arch"])
+        model = ParserNet(arch)
+        size = int(data["size"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as err:
+        raise AnimeparseError(f"parser checkpoint's arch or size is missing or invalid ({type(err).__name__}: {err}); "
+                              "the file is damaged: train the parser again", path=path) from err
+    try:
+        model.load_state_dict(data.get("state_dict"), strict=True)
+    except (RuntimeError, TypeError, AttributeError, ValueError) as err:
+        raise AnimeparseError(f"parser checkpoint's weights do not fit the ParserNet arch it names: "
+                              f"{load_error_detail(err)}; the file is damaged: train the parser again",
+                              path=path) from err
     model.to(device, memory_format=torch.channels_last).eval()  # as trained: faster convolutions on the CPU
     return Parser(model=model, kind="animeparse", class_ids=np.array(labelmap.ids, np.uint8),
-                  input_size=int(data["size"]), mean=PARSER_MEAN, std=PARSER_STD, device=device, sha256=sha,
+                  input_size=size, mean=PARSER_MEAN, std=PARSER_STD, device=device, sha256=sha,
                   source=source)
+
+
+def load_error_detail(err: Exception) -> str:
+    """The informative part of a ``load_state_dict`` error on one line: torch's first line only says that there
+    are errors; the next names the missing/unexpected keys or the first size mismatch."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else (lines or [repr(err)])[0]
+    more = len(lines) - 2
+    return detail + (f" (and {more} more)" if more > 0 else "")
 
 
 def _bisenet(data: Any, path: Path, labelmap: LabelMap, device: torch.device, *, sha: str, source: str) -> Parser:
@@ -175,12 +198,12 @@ def _bisenet(data: Any, path: Path, labelmap: LabelMap, device: torch.device, *,
     from .bisenet import BISENET_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, BiSeNet
 
     state = bisenet_state_dict(data, path)
-    n_classes = int(state["conv_out.conv_out.weight"].shape[0])
-    model = BiSeNet(n_classes)
     try:
+        n_classes = int(state["conv_out.conv_out.weight"].shape[0])
+        model = BiSeNet(n_classes)
         model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise AnimeparseError(f"is not a face-parsing.PyTorch BiSeNet state dict: {str(err).splitlines()[0]}",
+    except (RuntimeError, TypeError, AttributeError, ValueError, IndexError) as err:
+        raise AnimeparseError(f"is not a face-parsing.PyTorch BiSeNet state dict: {load_error_detail(err)}",
                               path=path) from err
     model.to(device, memory_format=torch.channels_last).eval()
     # face-parsing.PyTorch's 19 outputs are in the danbooru-parsing (face-parsing) class order

@@ -72,12 +72,23 @@ def infer_sam_arch(state: dict[str, Any], *, path: Path | str = "<checkpoint>") 
         if key not in state:
             raise AnimeparseError(f"is not a segment-anything checkpoint in the official layout (no {key}); "
                                   "MobileSAM / SAM 2 layouts are not supported", path=path)
+        if not hasattr(state[key], "shape"):
+            raise AnimeparseError(f"is not a segment-anything checkpoint in the official layout ({key} holds a "
+                                  f"{type(state[key]).__name__}, not a tensor)", path=path)
         return tuple(state[key].shape)
 
     def count(pattern: str) -> int:
         rx = re.compile(pattern)
         return len({m.group(1) for k in state if (m := rx.match(k))})
 
+    try:
+        return _arch_from_shapes(shape, count)
+    except (ValueError, IndexError, ZeroDivisionError) as err:  # a tensor of the wrong rank or an empty one
+        raise AnimeparseError(f"is not a segment-anything checkpoint in the official layout: its tensors have "
+                              f"unexpected shapes ({err})", path=path) from err
+
+
+def _arch_from_shapes(shape: Any, count: Any) -> SamArch:
     embed_dim, _, patch, _ = shape("image_encoder.patch_embed.proj.weight")
     grid = shape("image_encoder.pos_embed")[1]
     depth = count(r"image_encoder\.blocks\.(\d+)\.")
@@ -144,10 +155,10 @@ def sam_from_state_dict(state: dict[str, Any], device: torch.device, *,
     """Build the SAM a state dict describes, load it strictly, and move it to ``device`` (eval mode)."""
     torch = require_torch()
     arch = infer_sam_arch(state, path=path)
-    model = build_sam(arch)
     try:
+        model = build_sam(arch)
         model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as err:
+    except (RuntimeError, ValueError, TypeError, ZeroDivisionError) as err:
         raise AnimeparseError(f"does not fit the SAM architecture it seems to be ({arch_name(arch)}): "
                               f"{str(err).splitlines()[0]}", path=path) from err
     # pixel_mean/std are not in the state dict (non-persistent buffers): rebuild them off the meta device

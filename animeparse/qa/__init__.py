@@ -20,6 +20,7 @@ from .findings import Finding, QAReport, Severity
 from .integrity import check_files, check_integrity
 from .layers import check_layers
 from .layout import check_layout, check_lr_convention
+from .manifest import check_manifest
 from .runner import validate
 from .shapes import check_shapes
 from .values import check_label_order, check_values
@@ -36,6 +37,7 @@ SAMPLE_CHECKS = {
     "layout": check_layout,
 }
 STORE_CHECKS = {
+    "manifest": check_manifest,  # runs first, before the rows are read (see runner.validate)
     "files": check_files,
     "duplicates": check_duplicates,
     "lr_convention": check_lr_convention,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import sqlite3
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -18,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AnimeparseError
+from ..errors import AnimeparseError, StoreError
 from ..labelmap import LabelMap
 from ..labelorder import suspect_label_order
 from ..store import Dataset, MaskRecord, Sample
+from ..store.dataset import MANIFEST_NAME
 from .config import QAConfig
 from .findings import Finding, QAReport, Severity
 from .rows import all_mask_records
@@ -62,15 +64,22 @@ def validate(ds: Dataset, cfg: QAConfig | None = None, *, progress: Progress | N
         raise AnimeparseError(f"unknown checks {unknown} in skip; the checks are: {', '.join(CHECKS)}")
     sample_checks = tuple(n for n in SAMPLE_CHECKS if n not in cfg.skip)
     store_checks = [n for n in STORE_CHECKS if n not in cfg.skip]
-    samples = ds.samples()
-    masks = all_mask_records(ds)
+    findings: list[Finding] = []
+    if "manifest" in store_checks:  # first: every other check reads its rows from the manifest
+        findings += _guarded("manifest", lambda: STORE_CHECKS["manifest"](ds, cfg, {}), None)
+    try:
+        samples = ds.samples()
+        masks = all_mask_records(ds)
+    except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as err:  # bytes, JSON or columns damaged
+        damage = [f.message for f in findings if f.code == "manifest_corrupt"]
+        raise StoreError(f"the manifest's rows could not be read ({type(err).__name__}: {err})"
+                         f"{': ' + damage[0] if damage else ''}", path=ds.root / MANIFEST_NAME) from err
     # rows that share a pixel or file hash with another row are the exact-duplicate candidates: hash their pixels
     shared = {k for k, n in Counter(s.sha256 for s in samples).items() if n > 1}
     shared |= {k for k, n in Counter(s.file_sha256 for s in samples).items() if n > 1}
     tasks: list[Task] = [(s, masks.get(s.id, []), s.sha256 in shared or s.file_sha256 in shared) for s in samples]
     ctx = WorkerContext(root=ds.root, labelmap=ds.labelmap, cfg=cfg, checks=sample_checks,
                         want_pixel_sha="duplicates" in store_checks, want_lr="lr_convention" in store_checks)
-    findings: list[Finding] = []
     facts: dict[str, SampleFacts] = {}
     if "label_order" in sample_checks:  # parse the bundled maps once, here: the forked workers inherit the cache
         suspect_label_order(np.zeros((1, 1), np.uint8), ds.labelmap)
@@ -83,7 +92,7 @@ def validate(ds: Dataset, cfg: QAConfig | None = None, *, progress: Progress | N
             done += len(results)
             if progress:
                 progress(done, len(tasks))
-    for name in store_checks:
+    for name in (n for n in store_checks if n != "manifest"):
         findings += _guarded(name, lambda fn=STORE_CHECKS[name]: fn(ds, cfg, facts), None)
     votes = Counter(f.lr or "none" for f in facts.values()) if ctx.want_lr else Counter()
     stats: dict[str, Any] = {"lr": {"declared": ds.card.lr_convention, "subject": votes["subject"],
@@ -102,7 +111,15 @@ def inspect_sample(task: Task, ctx: WorkerContext) -> tuple[str, list[Finding], 
     findings: list[Finding] = []
     for name in ctx.checks:
         findings += _guarded(name, lambda fn=SAMPLE_CHECKS[name]: fn(view, ctx.cfg), sample.id)
-    lr, reason = lr_vote(view, ctx.cfg) if ctx.want_lr else (None, "")
+    lr, reason = None, ""
+    if ctx.want_lr:  # the vote is the lr_convention check's sample part: guarded like the checks
+
+        def vote() -> Iterator[Finding]:
+            nonlocal lr, reason
+            lr, reason = lr_vote(view, ctx.cfg)
+            return iter(())
+
+        findings += _guarded("lr_convention", vote, sample.id)
     return sample.id, findings, SampleFacts(pixel_sha=view.pixel_sha if ctx.want_pixel_sha else None, lr=lr,
                                             lr_reason=reason)
 
@@ -112,6 +129,11 @@ def _guarded(name: str, run: Callable[[], Iterator[Finding]], sample_id: str | N
     so one odd sample never stops the run."""
     try:
         return [replace(f, check=name) for f in run()]
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:  # a damaged manifest, not a bug of the check
+        where = f" for sample {sample_id}" if sample_id else ""
+        return [Finding(Severity.ERROR, "manifest_corrupt", sample_id, f"check {name} could not read the manifest"
+                        f"{where} ({err}); see the manifest check's findings for the damage and the fix",
+                        file=MANIFEST_NAME, check=name)]
     except Exception as err:  # noqa: BLE001 - findings are data: a failing check must not hide the others
         log.exception("check %s failed%s", name, f" on sample {sample_id}" if sample_id else "")
         where = f" on sample {sample_id}" if sample_id else ""

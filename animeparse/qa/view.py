@@ -112,6 +112,8 @@ class SampleView:
             return FileState(rel, None, "missing", None)
         except OSError as err:
             return FileState(rel, None, f"unreadable ({err.strerror or err})", None)
+        except ValueError as err:  # a path no file can have (a NUL byte): a damaged manifest row
+            return FileState(rel, None, f"unreadable ({err})", None)
         return FileState(rel, data, None, hashlib.sha256(data).hexdigest())
 
     @cached_property

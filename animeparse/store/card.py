@@ -43,14 +43,23 @@ class DatasetCard:
 
 def read_card(root: Path) -> DatasetCard:
     path = root / CARD_NAME
-    if not path.is_file():
+    if not path.exists():
         raise StoreError(
             f"{root} is not an animeparse store (no {CARD_NAME}); create one with: animeparse init {root}", path=root
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as err:  # a folder in its place, no permission, an I/O error
+        raise StoreError(f"dataset card cannot be read ({err.strerror or err}); restore it from a backup",
+                         path=path) from err
+    except UnicodeDecodeError as err:
+        raise StoreError(f"dataset card is not UTF-8 text ({err.reason} at byte {err.start}); restore it from a "
+                         "backup", path=path) from err
+    except json.JSONDecodeError as err:
         raise StoreError(f"dataset card is not valid JSON ({err}); restore it from a backup", path=path) from err
+    except RecursionError as err:  # json's C decoder recurses per nesting level
+        raise StoreError("dataset card is nested too deeply to be a card; restore it from a backup",
+                         path=path) from err
     validate_json(data, "dataset-card", path=path, error=StoreError)
     if data["format_version"] > FORMAT_VERSION:
         raise StoreError(

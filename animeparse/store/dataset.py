@@ -25,12 +25,20 @@ import numpy.typing as npt
 
 from .. import __version__
 from ..errors import FormatError, LabelMapError, StoreError
-from ..fsutil import TMP_SUFFIX, atomic_write_bytes, atomic_write_json, fsync_dir, sync_all
+from ..fsutil import (
+    TMP_SUFFIX,
+    atomic_write_bytes,
+    atomic_write_json,
+    current_umask,
+    fsync_dir,
+    on_read_only_fs,
+    sync_all,
+)
 from ..imageio import encode_mask_png, read_image, read_mask
 from ..labelmap import LabelMap
 from .card import CARD_NAME, LABELMAP_NAME, DatasetCard, read_card, write_card
 from .lock import WriterLock
-from .manifest import SCHEMA_VERSION, connect, migrate, schema_version
+from .manifest import SCHEMA_VERSION, connect, migrate, schema_version, write_error
 from .prepare import MaskInput, PreparedSample, check_mask, prepare_sample
 from .records import STATUSES, MaskRecord, RunRecord, Sample, check_layer, is_human_layer
 
@@ -100,6 +108,7 @@ class Dataset:
         root.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=root.parent))
         try:
+            os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700 folders; a store gets the usual permissions
             for sub in ("images", "masks", "runs"):
                 (tmp / sub).mkdir()
             atomic_write_json(tmp / LABELMAP_NAME, labelmap.to_json())
@@ -127,11 +136,19 @@ class Dataset:
         lock = WriterLock(root) if write else None
         if lock:
             lock.acquire()
+        db = None
         try:
-            db = connect(root / MANIFEST_NAME)
+            # a reader of a store on a read-only filesystem opens the manifest read-only (as immutable: see connect)
+            frozen = not write and on_read_only_fs(root)
+            db = connect(root / MANIFEST_NAME, readonly=frozen)
             if write:
                 migrate(db, path=root / MANIFEST_NAME)
             elif schema_version(db) != SCHEMA_VERSION:
+                if frozen:
+                    raise StoreError(f"the manifest is schema version {schema_version(db)}, this animeparse needs "
+                                     f"{SCHEMA_VERSION}, and the store is on a read-only filesystem, so it cannot be "
+                                     "upgraded: open it once where it is writable (animeparse info DS), or use the "
+                                     "animeparse that wrote it", path=root)
                 # an older manifest is migrated once, under the writer lock, even by a reader
                 with WriterLock(root):
                     migrate(db, path=root / MANIFEST_NAME)
@@ -140,6 +157,8 @@ class Dataset:
                 ds.repair()
             return ds
         except BaseException:
+            if db is not None:  # closed now, not at garbage collection: a refused open leaves no -wal/-shm behind
+                db.close()
             if lock:
                 lock.release()
             raise
@@ -245,12 +264,21 @@ class Dataset:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
         self._need_write()
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise write_error(err, self.root / MANIFEST_NAME) from err
         try:
             yield self._db
             self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as err:
+            # a failed COMMIT (disk full, I/O error) may have ended the transaction already; a second error from
+            # ROLLBACK must not hide the first
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.OperationalError):
+                raise write_error(err, self.root / MANIFEST_NAME) from err
             raise
 
     def add_sample(self, image_path: Path | str, *, name: str | None = None, source: str | None = None,
@@ -287,39 +315,34 @@ class Dataset:
             added.append(fresh)
             if fresh:
                 todo.append(p)
-        rows = []
-        for p in todo:
-            rel_image = f"images/{p.id}{p.ext}"
-            if p.staged:
-                os.replace(p.staged, self.root / rel_image)  # written and fsynced by the worker
-            else:
-                atomic_write_bytes(self.root / rel_image, p.data if p.data is not None else _read_checked(p))
-            masks = []
-            for m in p.masks:
-                rel = f"masks/{check_layer(m.layer)}/{p.id}.png"
-                if m.staged:
-                    (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(m.staged, self.root / rel)
-                else:
-                    atomic_write_bytes(self.root / rel, m.png)
-                masks.append((p.id, m.layer, rel, m.sha256, m.origin, m.score))
-            rows.append((p, rel_image, masks))
-        if any(p.staged for p in todo):
-            sync_all()  # staged files were written without fsync; make them durable before rows point at them
-        now = _now()
-        with self.transaction() as db:
-            for p, rel_image, masks in rows:
-                db.execute(
-                    "INSERT INTO samples (id, name, source, image, width, height, sha256, file_sha256, phash, split,"
-                    " tags, status, created_at, parent_id, parent_run, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (p.id, p.name, p.source, rel_image, p.width, p.height, p.sha256, p.file_sha256, p.phash, p.split,
-                     json.dumps(list(p.tags)), _status_after("unlabeled", [m[1] for m in masks]), now, p.parent_id,
-                     p.parent_run, json.dumps(dict(p.meta), sort_keys=True, default=str)))
-                for m in masks:
-                    db.execute("INSERT INTO masks VALUES (?,?,?,?,?,?,?)", (*m, now))
-                self._event(db, "add_sample", p.id, run_id, {"name": p.name, "layers": [m[1] for m in masks]})
-            for sid, group in (dup_groups or {}).items():
-                db.execute("UPDATE samples SET dup_group = ? WHERE id = ?", (group, sid))
+        placed: list[tuple[str, Path]] = []  # files moved into place, for the clean-up if the batch fails
+        try:
+            rows = self._place_files(todo, placed)
+            if any(p.staged for p in todo):
+                sync_all()  # staged files were written without fsync; make them durable before rows point at them
+            now = _now()
+            with self.transaction() as db:
+                for p, rel_image, masks in rows:
+                    db.execute(
+                        "INSERT INTO samples (id, name, source, image, width, height, sha256, file_sha256, phash, "
+                        "split, tags, status, created_at, parent_id, parent_run, meta) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (p.id, p.name, p.source, rel_image, p.width, p.height, p.sha256, p.file_sha256, p.phash,
+                         p.split, json.dumps(list(p.tags)), _status_after("unlabeled", [m[1] for m in masks]), now,
+                         p.parent_id, p.parent_run, json.dumps(dict(p.meta), sort_keys=True, default=str)))
+                    for m in masks:
+                        db.execute("INSERT INTO masks VALUES (?,?,?,?,?,?,?)", (*m, now))
+                    self._event(db, "add_sample", p.id, run_id, {"name": p.name, "layers": [m[1] for m in masks]})
+                for sid, group in (dup_groups or {}).items():
+                    db.execute("UPDATE samples SET dup_group = ? WHERE id = ?", (group, sid))
+        except BaseException:
+            # the batch was not committed (a full disk, an I/O error): take its files back out so the store is as
+            # it was; a file whose row did get in is kept. A killed process leaves them to repair() instead.
+            for sid, path in placed:
+                with contextlib.suppress(Exception):
+                    if sid not in self:
+                        path.unlink(missing_ok=True)
+            raise
         return added
 
     def put_mask(self, sample_id: str, layer: str, mask: MaskInput, *, replace: bool = False,
@@ -344,15 +367,26 @@ class Dataset:
                              "to replace it (the old one is kept in the history)", path=self.root, sample_id=sample_id)
         row = self._write_mask_file(sample_id, layer, mask.mask_hw, mask, version_tag="" if old is None else "new")
         now = _now()
-        with self.transaction() as db:
-            if old is not None and is_human_layer(layer):
-                db.execute("INSERT INTO mask_history (sample_id, layer, path, sha256, origin, score, created_at,"
-                           " replaced_at) VALUES (?,?,?,?,?,?,?,?)", (sample_id, layer, old.path, old.sha256,
-                                                                      json.dumps(old.origin), old.score,
-                                                                      old.created_at, now))
-            db.execute("INSERT OR REPLACE INTO masks VALUES (?,?,?,?,?,?,?)", (sample_id, *row, now))
-            db.execute("UPDATE samples SET status = ? WHERE id = ?", (_status_after(sample.status, [layer]), sample_id))
-            self._event(db, "replace_mask" if old else "put_mask", sample_id, run_id, {"layer": layer})
+        try:
+            with self.transaction() as db:
+                if old is not None and is_human_layer(layer):
+                    db.execute("INSERT INTO mask_history (sample_id, layer, path, sha256, origin, score, created_at,"
+                               " replaced_at) VALUES (?,?,?,?,?,?,?,?)", (sample_id, layer, old.path, old.sha256,
+                                                                          json.dumps(old.origin), old.score,
+                                                                          old.created_at, now))
+                db.execute("INSERT OR REPLACE INTO masks VALUES (?,?,?,?,?,?,?)", (sample_id, *row, now))
+                db.execute("UPDATE samples SET status = ? WHERE id = ?",
+                           (_status_after(sample.status, [layer]), sample_id))
+                self._event(db, "replace_mask" if old else "put_mask", sample_id, run_id, {"layer": layer})
+        except BaseException:
+            # not committed: remove the new file, unless a committed row (current or history) names that path:
+            # the same bytes were stored before
+            with contextlib.suppress(Exception):
+                named = self._db.execute("SELECT 1 FROM masks WHERE path = ? UNION ALL SELECT 1 FROM mask_history "
+                                         "WHERE path = ?", (row[1], row[1])).fetchone()
+                if named is None:
+                    (self.root / row[1]).unlink(missing_ok=True)
+            raise
         if old is not None and not is_human_layer(layer) and old.path != row[1]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.root / old.path)
@@ -430,9 +464,43 @@ class Dataset:
                 counts["orphan_masks"] += 1
         if any(counts.values()):
             log.warning("%s: cleaned up after an interrupted run: %s", self.root, counts)
+        # we hold the writer lock, so a run still marked running was left by a process that died: say so (a run
+        # resumed by id is marked finished again when it completes)
+        interrupted = [r[0] for r in self._db.execute("SELECT id FROM runs WHERE status = 'running'")]
+        if interrupted:
+            with self.transaction() as db:
+                db.execute("UPDATE runs SET status = 'failed', finished_at = ?, summary = json_set(summary, "
+                           "'$.error', 'interrupted: the process ended before the run finished') "
+                           "WHERE status = 'running'", (_now(),))
+            log.warning("%s: runs interrupted earlier, now marked failed: %s", self.root, ", ".join(interrupted))
         return counts
 
     # -- internals ----------------------------------------------------------------------------------------------
+    def _place_files(self, todo: list[PreparedSample], placed: list[tuple[str, Path]]
+                     ) -> list[tuple[PreparedSample, str, list[tuple[Any, ...]]]]:
+        """Move (staged) or write each sample's image and masks into place, appending each to ``placed``; return
+        the rows to insert: (sample, image path, mask rows)."""
+        rows = []
+        for p in todo:
+            rel_image = f"images/{p.id}{p.ext}"
+            placed.append((p.id, self.root / rel_image))
+            if p.staged:
+                os.replace(p.staged, self.root / rel_image)  # written and fsynced by the worker
+            else:
+                atomic_write_bytes(self.root / rel_image, p.data if p.data is not None else _read_checked(p))
+            masks = []
+            for m in p.masks:
+                rel = f"masks/{check_layer(m.layer)}/{p.id}.png"
+                placed.append((p.id, self.root / rel))
+                if m.staged:
+                    (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(m.staged, self.root / rel)
+                else:
+                    atomic_write_bytes(self.root / rel, m.png)
+                masks.append((p.id, m.layer, rel, m.sha256, m.origin, m.score))
+            rows.append((p, rel_image, masks))
+        return rows
+
     def _write_mask_file(self, sid: str, layer: str, mask_hw: npt.NDArray[np.uint8], mask: MaskInput,
                          *, version_tag: str) -> tuple[str, str, str, str, float | None]:
         data = encode_mask_png(mask_hw, palette=self._palette)
@@ -480,6 +548,12 @@ def _read_locked_labelmap(root: Path, card: DatasetCard) -> LabelMap:
         raise StoreError(f"the store's locked label map {LABELMAP_NAME} is missing; restore it", path=path) from err
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise StoreError(f"the store's label map is not valid JSON ({err}); restore it", path=path) from err
+    except RecursionError as err:
+        raise StoreError("the store's label map is nested too deeply to be a label map; restore it",
+                         path=path) from err
+    except OSError as err:
+        raise StoreError(f"the store's label map cannot be read ({err.strerror or err}); restore it",
+                         path=path) from err
     labelmap = LabelMap.from_json(data, source=path)
     if labelmap.sha256 != card.labelmap["sha256"]:
         raise StoreError("labelmap.json differs from the one locked in animeparse.json (SHA-256 mismatch); ids would "

@@ -6,12 +6,15 @@ transaction; a store written by a newer animeparse is refused rather than guesse
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 from ..errors import StoreError
+from ..fsutil import on_read_only_fs
 
-__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "connect", "migrate", "schema_version"]
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "connect", "migrate", "schema_version", "write_error"]
 
 # Each entry upgrades the schema from version i to i + 1. Never edit a released entry: append a new one.
 MIGRATIONS: list[str] = [
@@ -92,9 +95,13 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open the manifest in WAL mode with explicit transactions (``isolation_level=None``; use BEGIN ourselves)."""
-    uri = f"file:{path}?mode={'ro' if readonly else 'rwc'}"
+def connect(path: Path, *, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
+    """Open the manifest in WAL mode with explicit transactions (``isolation_level=None``; use BEGIN ourselves).
+
+    ``readonly`` on a read-only filesystem opens the file as immutable: SQLite could not create the WAL index it
+    needs beside it, and nothing can change the file through that mount. ``immutable`` forces that anywhere."""
+    immutable = immutable or (readonly and on_read_only_fs(path.parent))
+    uri = f"file:{quote(str(path))}?mode={'ro' if readonly else 'rwc'}{'&immutable=1' if immutable else ''}"
     try:
         db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
         db.row_factory = sqlite3.Row
@@ -104,9 +111,49 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             # NORMAL in WAL mode is durable against process crashes (our SIGKILL case); FULL adds power-cut safety
             db.execute("PRAGMA synchronous = NORMAL")
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as err:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:  # the latter: SQLite's message quotes a garbled name
+        code = (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code in (8, 14):  # SQLITE_READONLY, SQLITE_CANTOPEN: access, not damage
+            raise StoreError(f"manifest could not be opened ({err}); SQLite needs to read the file and to write its "
+                             "-wal and -shm files beside it: check that they and the folder are readable and "
+                             "writable by this user", path=path) from err
+        if code == 13 or (code == 10 and _free_bytes(path.parent) < (1 << 20)):  # SQLITE_FULL, or IOERR when full
+            raise StoreError(f"manifest could not be opened ({err}): no space left on that filesystem for SQLite's "
+                             "-wal and -shm files beside it; free space there, then run the command again",
+                             path=path) from err
+        if code == 10:  # SQLITE_IOERR
+            raise StoreError(f"manifest could not be opened ({err}); check the disk (dmesg) and that the folder is "
+                             "writable, then run the command again", path=path) from err
         raise StoreError(f"manifest could not be opened ({err}); the file is damaged or not SQLite", path=path) from err
     return db
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
+
+
+def write_error(err: sqlite3.OperationalError, path: Path) -> StoreError:
+    """A one-line StoreError naming the manifest ``path`` and the fix, for a failed write transaction."""
+    code = (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == 13:  # SQLITE_FULL
+        message = "no space left to write the manifest (SQLite: database or disk is full); free space on that " \
+                  "filesystem, then run the command again (the failed step was not committed)"
+    elif code == 8:  # SQLITE_READONLY
+        message = f"the manifest cannot be written (SQLite: {err}); the store is on a read-only filesystem or not " \
+                  "writable by this user: remount it read-write or fix the permissions"
+    elif code == 10:  # SQLITE_IOERR
+        message = f"I/O error writing the manifest (SQLite: {err}); check the disk (dmesg), then run the command " \
+                  "again (the failed step was not committed)"
+    elif code == 5:  # SQLITE_BUSY
+        message = f"the manifest stayed locked by another process (SQLite: {err}); wait for it, then run again"
+    else:
+        message = f"the manifest could not be written (SQLite: {err}); run animeparse validate on the store, " \
+                  "then the command again"
+    return StoreError(message, path=path)
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -116,6 +163,9 @@ def schema_version(db: sqlite3.Connection) -> int:
 def migrate(db: sqlite3.Connection, *, path: Path, target: int = SCHEMA_VERSION) -> int:
     """Apply pending migrations up to ``target`` in one transaction; return the version now in force."""
     current = schema_version(db)
+    if current < 0:  # MIGRATIONS[-1] would run on a full schema
+        raise StoreError(f"manifest schema version {current} is not one animeparse writes; the file header is "
+                         "damaged: restore manifest.sqlite from a backup", path=path)
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"manifest schema version {current} is newer than this animeparse supports ({SCHEMA_VERSION}); "
@@ -131,8 +181,12 @@ def migrate(db: sqlite3.Connection, *, path: Path, target: int = SCHEMA_VERSION)
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {version + 1}")
         db.execute("COMMIT")
-    except BaseException:
+    except BaseException as err:
         db.execute("ROLLBACK")
+        if isinstance(err, sqlite3.DatabaseError) and (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF == 1:
+            # SQLITE_ERROR ("table samples already exists"): the schema is newer than the version in the header
+            raise StoreError(f"manifest says schema version {current} but already holds a later schema ({err}); its "
+                             "file header is damaged: restore manifest.sqlite from a backup", path=path) from err
         raise
     return target
 

@@ -4,6 +4,11 @@
 so it never shares the project's venv) on first use; the same script then runs the server on 127.0.0.1, a free
 port and a temp data dir, with an admin user and a legacy API token set before its first start. The server runs
 in its own process group, which teardown kills (TERM, then KILL) and checks is gone.
+
+Other test packages use the same server by importing the fixture (``from tests.annotate.conftest import
+ls_server``): however many packages ask for it, one server runs per session, stopped after the last user.
+:func:`stop_server` and :func:`start_server` stop it and start it again on the same port, data dir and token (the
+fault tests stop it in the middle of a pull).
 """
 
 from __future__ import annotations
@@ -83,8 +88,67 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
+@dataclass
+class _Running:
+    """The server process behind a LabelStudioServer, and how to start it again."""
+
+    proc: subprocess.Popen[bytes] | None
+    env: dict[str, str]
+    users: int = 0
+
+
+_RUNNING: dict[str, _Running] = {}  # url -> the process: one server per session, however many fixtures use it
+_SHARED: list[LabelStudioServer] = []
+
+
+def _launch(env: dict[str, str], log: Path, url: str, *, mode: str = "wb") -> subprocess.Popen[bytes]:
+    """Start the script in its own process group and wait until the server answers /health."""
+    t1 = time.monotonic()
+    with open(log, mode) as log_fh:
+        proc = subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=log_fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while not _healthy(url):
+            if proc.poll() is not None:
+                pytest.fail(f"Label Studio exited with {proc.returncode}: {log.read_text(errors='replace')[-3000:]}")
+            if time.monotonic() - t1 > START_TIMEOUT_S:
+                pytest.fail(f"Label Studio not healthy after {START_TIMEOUT_S} s: "
+                            f"{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(1)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
+def stop_server(server: LabelStudioServer) -> None:
+    """Stop the server (its whole process group) and check it is gone; :func:`start_server` brings it back."""
+    running = _RUNNING[server.url]
+    if running.proc is not None:
+        _stop(running.proc)
+        running.proc = None
+
+
+def start_server(server: LabelStudioServer) -> float:
+    """Start a stopped server again (same port, data dir, token); return the seconds it took to be healthy."""
+    running = _RUNNING[server.url]
+    if running.proc is not None:
+        return 0.0
+    t0 = time.monotonic()
+    running.proc = _launch(running.env, server.log, server.url, mode="ab")
+    return time.monotonic() - t0
+
+
 @pytest.fixture(scope="session")
 def ls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
+    if _SHARED:  # already started for another test package in this session
+        server = _SHARED[0]
+        _RUNNING[server.url].users += 1
+        try:
+            yield server
+        finally:
+            _release(server)
+        return
     t0 = time.monotonic()
     try:
         install = subprocess.run(["bash", str(SCRIPT), "--install-only"], capture_output=True, text=True,
@@ -105,22 +169,25 @@ def ls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioS
     log = base / "server.log"
     url = f"http://127.0.0.1:{port}"
     t1 = time.monotonic()
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=log_fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = _launch(env, log, url)
+    _TIMINGS.update(install_s=install_s, start_s=time.monotonic() - t1)
+    server = LabelStudioServer(url=url, token=token, files_root=files_root, log=log, install_s=install_s,
+                               start_s=_TIMINGS["start_s"])
+    _RUNNING[url] = _Running(proc=proc, env=env, users=1)
+    _SHARED.append(server)
     try:
-        while not _healthy(url):
-            if proc.poll() is not None:
-                pytest.fail(f"Label Studio exited with {proc.returncode}: {log.read_text(errors='replace')[-3000:]}")
-            if time.monotonic() - t1 > START_TIMEOUT_S:
-                pytest.fail(f"Label Studio not healthy after {START_TIMEOUT_S} s: "
-                            f"{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(1)
-        _TIMINGS.update(install_s=install_s, start_s=time.monotonic() - t1)
-        yield LabelStudioServer(url=url, token=token, files_root=files_root, log=log, install_s=install_s,
-                                start_s=_TIMINGS["start_s"])
+        yield server
     finally:
-        _stop(proc)
+        _release(server)
+
+
+def _release(server: LabelStudioServer) -> None:
+    running = _RUNNING[server.url]
+    running.users -= 1
+    if running.users <= 0:
+        stop_server(server)
+        del _RUNNING[server.url]
+        _SHARED.clear()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
