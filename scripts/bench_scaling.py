@@ -31,22 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def make_store(root: Path, n: int, size: int):  # noqa: ANN201 - script helper
-    """A store of n generated faces with their gt masks."""
-    from PIL import Image
-
-    from animeparse import Dataset, MaskInput, load_labelmap
-    from animeparse.synth import generate_face
-
-    ds = Dataset.create(root / "store", labelmap=load_labelmap("danbooru-parsing"))
-    (root / "src").mkdir()
-    for i in range(n):
-        image, mask = generate_face(7, i, size=size)
-        Image.fromarray(image).save(root / "src" / f"{i}.png", compress_level=1)
-        ds.add_sample(root / "src" / f"{i}.png", masks={"gt": MaskInput(mask, origin={"kind": "human"})})
-    return ds
+from bench_prelabel import make_store  # noqa: E402 - the same generated store (scripts/ is on sys.path)
 
 
 class Clock:

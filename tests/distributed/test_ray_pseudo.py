@@ -29,16 +29,7 @@ ARGS = ["--variants", str(VARIANTS), "--batch-size", "2", "--seed", "3"]
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The local engine's runs in this process on one intra-op thread, like each Ray worker here: on a shared
-    2-core runner torch's thread pool spins against the other processes (6x slower); restored after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def parent(tmp_path_factory) -> Path:
