@@ -11,15 +11,14 @@ one file per sample and model, written atomically; never the manifest).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AnimeparseError
-from .actors import BatchWorker, ordered_actor_map, path_on_workers, pool_size
-from .session import EngineConfig, check_workers_see_path, check_workers_see_store, ray_session
+from .actors import BatchWorker, RayPool, ordered_actor_map
+from .session import EngineConfig
 
 if TYPE_CHECKING:
     from ..prelabel.labeler import SampleLabel
@@ -31,14 +30,15 @@ if TYPE_CHECKING:
 __all__ = ["RayPrelabel"]
 
 
-class RayPrelabel(contextlib.AbstractContextManager["RayPrelabel"]):
+class RayPrelabel(RayPool):
     """Connect to Ray and prove, before anything is written, that the workers see the store and the model files;
     then :meth:`run` batches on an actor pool. ``workers``: the pool size (checked against the cluster on
     entering; no more actors than batches)."""
 
     def __init__(self, ds: Dataset, config: PrelabelConfig, engine: EngineConfig, *, parser: Parser,
                  sam: SamEngine | None) -> None:
-        self.ds, self.config, self.engine = ds, config, engine
+        super().__init__(ds.root, engine)
+        self.ds, self.config = ds, config
         self.parser_file = _parser_file(ds, parser)
         self.sam_file = Path(sam.source) if sam is not None else None
         if self.sam_file is not None and not self.sam_file.is_file():
@@ -46,30 +46,13 @@ class RayPrelabel(contextlib.AbstractContextManager["RayPrelabel"]):
                                   f"{sam.name if sam else ''} came from {self.sam_file}, not a file; pass "
                                   "--checkpoint PATH", path=ds.root)
         self.parser_sha256, self.sam_sha256 = parser.sha256, sam.sha256 if sam is not None else None
-        self.workers = 0
-        self._stack = contextlib.ExitStack()
 
-    def __enter__(self) -> RayPrelabel:
-        try:
-            self.ray = self._stack.enter_context(ray_session(self.engine))
-            self.root = check_workers_see_store(self.ray, self.ds.root, self.engine)
-            self.files: dict[str, str | None] = {"parser": None, "sam": None}
-            for key, path, what in (("parser", self.parser_file, "parser checkpoint"),
-                                    ("sam", self.sam_file, "SAM checkpoint")):
-                if path is None:
-                    continue
-                there, in_store = path_on_workers(path, self.ds.root, self.root)
-                if not in_store:  # files in the store were proven readable with it
-                    check_workers_see_path(self.ray, path, what=what)
-                self.files[key] = there
-            self.workers = pool_size(self.ray, self.engine, 1 << 30)
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
+    def prepare(self) -> None:
+        self.files: dict[str, str | None] = {"parser": None, "sam": None}
+        for key, path, what in (("parser", self.parser_file, "parser checkpoint"),
+                                ("sam", self.sam_file, "SAM checkpoint")):
+            if path is not None:
+                self.files[key] = self.file_on_workers(path, what)
 
     def run(self, batches: list[list[Sample]], timings: dict[str, float]) -> Iterator[
             tuple[list[Sample], list[SampleLabel], int, str]]:

@@ -10,15 +10,13 @@ and commits the batch into the derived store, which only it writes.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AnimeparseError
-from .actors import BatchWorker, ordered_actor_map, path_on_workers, pool_size
-from .session import EngineConfig, check_workers_see_path, check_workers_see_store, ray_session
+from .actors import BatchWorker, RayPool, ordered_actor_map
+from .session import EngineConfig
 
 if TYPE_CHECKING:
     from ..pseudo import BatchContext, PseudoConfig, Translated, _Item
@@ -28,34 +26,20 @@ if TYPE_CHECKING:
 __all__ = ["RayPseudo"]
 
 
-class RayPseudo(contextlib.AbstractContextManager["RayPseudo"]):
+class RayPseudo(RayPool):
     """Connect to Ray and prove the workers see the parent store ``src`` (and a TorchScript translator file)
     before anything is written; then :meth:`run` batches on an actor pool. ``workers``: the pool size."""
 
     def __init__(self, src: Dataset, translator: Translator, config: PseudoConfig, engine: EngineConfig) -> None:
-        self.src, self.translator, self.config, self.engine = src, translator, config, engine
-        self.workers = 0
-        self._stack = contextlib.ExitStack()
+        super().__init__(src.root, engine)
+        self.src, self.translator, self.config = src, translator, config
 
-    def __enter__(self) -> RayPseudo:
-        try:
-            self.ray = self._stack.enter_context(ray_session(self.engine))
-            self.root = check_workers_see_store(self.ray, self.src.root, self.engine)
-            self.spec = self.translator.name
-            path = getattr(self.translator, "path", None)
-            if path is not None:  # a file the workers load: where they see it
-                there, in_store = path_on_workers(path, self.src.root, self.root)
-                if not in_store:
-                    check_workers_see_path(self.ray, Path(path).absolute(), what="translator file")
-                self.spec = f"{self.translator.name.partition(':')[0]}:{there}"
-            self.workers = pool_size(self.ray, self.engine, 1 << 30)
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
+    def prepare(self) -> None:
+        self.spec = self.translator.name
+        path = getattr(self.translator, "path", None)
+        if path is not None:  # a file the workers load: where they see it
+            there = self.file_on_workers(path, "translator file")
+            self.spec = f"{self.translator.name.partition(':')[0]}:{there}"
 
     def run(self, batches: list[list[_Item]], context: BatchContext) -> Iterator[
             tuple[list[_Item], list[Translated], str]]:
