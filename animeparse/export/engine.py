@@ -11,15 +11,12 @@ ingest or an annotation session.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import logging
-import multiprocessing
 import os
 import re
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import partial
@@ -30,6 +27,7 @@ from typing import Any
 from ..distributed.session import EngineConfig
 from ..errors import AnimeparseError
 from ..fsutil import fsync_dir
+from ..parallel import ordered_map
 from ..store import Dataset
 from ..store.records import check_layer
 from . import celebamask, coco, danbooru, index_png, labelme, labelstudio, parquet
@@ -256,24 +254,9 @@ def _run(jobs: Sequence[SampleJob], ctx: WorkContext, *, workers: int, chunk: in
         for part in chunks:
             yield from zip(part, work_chunk(part, ctx))
         return
-    window = 4 * workers
-    pending: deque[tuple[list[SampleJob], cf.Future[list[WorkResult]]]] = deque()
-    # fork: workers inherit the imported modules and start in milliseconds; they never touch the store's SQLite
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                                initializer=_init_worker, initargs=(ctx,)) as pool:
-        try:
-            for part in chunks:
-                pending.append((part, pool.submit(_work_global, part)))
-                if len(pending) >= window:
-                    done, fut = pending.popleft()
-                    yield from zip(done, fut.result())
-            while pending:
-                done, fut = pending.popleft()
-                yield from zip(done, fut.result())
-        except BaseException:
-            for _, fut in pending:
-                fut.cancel()
-            raise
+    for part, results in ordered_map(_work_global, chunks, workers=workers, initializer=_init_worker,
+                                     initargs=(ctx,)):
+        yield from zip(part, results)
 
 
 _CTX: WorkContext | None = None

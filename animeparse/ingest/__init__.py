@@ -11,20 +11,16 @@ was committed is found as exact duplicates and the rest is added.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import dataclasses
 import functools
 import logging
-import multiprocessing
 import os
 import pickle
 import shutil
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -34,6 +30,7 @@ from ..formats import FORMATS, detect_format
 from ..formats.base import ClassNames, Item, ReadOptions
 from ..fsutil import TMP_SUFFIX
 from ..labelmap import IGNORE_INDEX, Remap
+from ..parallel import ordered_map
 from ..store import Dataset, PreparedSample, new_run_id
 from .dupes import DEFAULT_NEAR_DUP_BITS, NearDupIndex
 from .report import Finding, IngestError, IngestReport
@@ -222,18 +219,8 @@ def _parallel(items: Iterable[Item], ctx: WorkerContext, *, workers: int
         for item in items:
             yield (item, *prepare_item(item, ctx))
         return
-    window = 4 * workers
-    pending: deque[tuple[Item, cf.Future[Any]]] = deque()
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                                initializer=_init_worker, initargs=(ctx,)) as pool:
-        for item in items:
-            pending.append((item, pool.submit(_work, item)))
-            if len(pending) >= window:
-                done_item, fut = pending.popleft()
-                yield (done_item, *fut.result())
-        while pending:
-            done_item, fut = pending.popleft()
-            yield (done_item, *fut.result())
+    for item, result in ordered_map(_work, items, workers=workers, initializer=_init_worker, initargs=(ctx,)):
+        yield (item, *result)
 
 
 _CTX: WorkerContext | None = None

@@ -7,11 +7,9 @@ store-level checks (orphans, duplicates, left/right majority, layers) with those
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
-import multiprocessing
 import sqlite3
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy as np
 from ..errors import AnimeparseError, StoreError
 from ..labelmap import LabelMap
 from ..labelorder import suspect_label_order
+from ..parallel import ordered_map
 from ..store import Dataset, MaskRecord, Sample
 from ..store.dataset import MANIFEST_NAME
 from .config import QAConfig
@@ -152,21 +151,14 @@ def _parallel(tasks: Sequence[Task], ctx: WorkerContext, workers: int
         return
     import cv2
 
-    window = 4 * workers
-    pending: deque[cf.Future[list[tuple[str, list[Finding], SampleFacts]]]] = deque()
     # one OpenCV thread per worker process (there is one process per core already), set here so the forked workers
     # inherit it: cv2.setNumThreads inside a forked child deadlocks once this process has used OpenCV's thread pool
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        with cf.ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_init_worker,
-                                    initargs=(ctx,), mp_context=multiprocessing.get_context("fork")) as pool:
-            for chunk in chunks:
-                pending.append(pool.submit(_work, chunk))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+        for _, results in ordered_map(_work, chunks, workers=min(workers, len(chunks)), window=4 * workers,
+                                      initializer=_init_worker, initargs=(ctx,)):
+            yield results
     finally:
         cv2.setNumThreads(threads)
 

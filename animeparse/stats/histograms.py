@@ -7,17 +7,14 @@ chunks, so at most ``window x chunk`` masks are ever decoded and unconsumed at o
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
 import os
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..imageio import read_mask
+from ..parallel import ordered_map
 from ..store import Dataset
 from ..store.prepare import class_counts
 
@@ -69,27 +66,13 @@ def _counts_in_order(jobs: list[tuple[str, str | None]], workers: int
             yield sid, _histogram(path)
         return
     chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-    window = 2 * workers
-    pending: deque[tuple[list[tuple[str, str | None]], cf.Future[Any]]] = deque()
-    # fork, as ingest does: the workers need nothing from the parent but this module
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        for chunk in chunks:
-            pending.append((chunk, pool.submit(_histogram_chunk, [p for _, p in chunk])))
-            if len(pending) >= window:
-                yield from _drain_one(pending)
-        while pending:
-            yield from _drain_one(pending)
+    for chunk, counts in ordered_map(_histogram_chunk, chunks, workers=workers, window=2 * workers):
+        for (sid, _), c in zip(chunk, counts):
+            yield sid, c
 
 
-def _drain_one(pending: deque[tuple[list[tuple[str, str | None]], cf.Future[Any]]]
-               ) -> Iterator[tuple[str, npt.NDArray[np.int64] | None]]:
-    chunk, fut = pending.popleft()
-    for (sid, _), counts in zip(chunk, fut.result()):
-        yield sid, counts
-
-
-def _histogram_chunk(paths: list[str | None]) -> list[npt.NDArray[np.int64] | None]:
-    return [_histogram(p) for p in paths]
+def _histogram_chunk(chunk: list[tuple[str, str | None]]) -> list[npt.NDArray[np.int64] | None]:
+    return [_histogram(p) for _, p in chunk]
 
 
 def _histogram(path: str | None) -> npt.NDArray[np.int64] | None:

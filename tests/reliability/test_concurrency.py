@@ -146,9 +146,10 @@ def test_lock_file_content_never_decides(faces, tmp_path):
     record("stale lock: planted PIDs and garbage in .lock ignored", faults=3, samples=0, lost=0, doubled=0)
 
 
-def test_workers_that_outlive_a_killed_writer_do_not_hold_its_lock(faces, tmp_path):
-    """``kill -9`` of the ingest process alone leaves its decoding workers running (orphans); they must not keep
-    the store locked (they inherit the lock's descriptor through fork, so each closes it at once)."""
+def test_workers_of_a_killed_writer_die_with_it_and_hold_no_lock(faces, tmp_path):
+    """``kill -9`` of the ingest process alone: its decoding workers die with it (``PR_SET_PDEATHSIG``, see
+    animeparse/parallel.py) instead of living on as orphans, and none keeps the store locked (they inherit the lock's
+    descriptor through fork, so each closes it at once)."""
     store = new_store(tmp_path / "ds")
     # kill-main: SIGKILL to the ingest process only, after it has handed 20 items to its 2 worker processes
     proc = subprocess.Popen(faultkit.command("-q", "ingest", str(faces), "--into", str(store), "--workers", "2",
@@ -156,19 +157,21 @@ def test_workers_that_outlive_a_killed_writer_do_not_hold_its_lock(faces, tmp_pa
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         assert proc.wait(timeout=120) == -signal.SIGKILL
-        orphans = [int(p) for p in subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True,
-                                                  text=True).stdout.split()]
-        assert orphans, "no worker outlived the killed writer: the case is not exercised"
+        deadline, left = time.monotonic() + 20, ["?"]
+        while left and time.monotonic() < deadline:
+            left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            time.sleep(0.1)
+        assert not left, f"worker processes {left} outlived the killed writer"
         r = invoke(["-q", "ingest", str(faces), "--into", str(store)])
         assert r.exit_code == 0, r.output  # not "another animeparse process is writing (PID <dead>)"
     finally:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the orphans (same session as the killed writer)
+            os.killpg(proc.pid, signal.SIGKILL)  # anything left of the killed writer's session
         except ProcessLookupError:
             pass
     assert len(store_state(store)["samples"]) == N_MANY and integrity_findings(store) == []
-    record("stale lock: writer killed alone, its orphaned workers hold no lock", faults=1, samples=N_MANY, lost=0,
-           doubled=0)
+    record("stale lock: writer killed alone, its workers die with it and hold no lock", faults=1, samples=N_MANY,
+           lost=0, doubled=0)
 
 
 # -- readers during a write ------------------------------------------------------------------------------------------
