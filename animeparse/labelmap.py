@@ -43,6 +43,7 @@ class LabelClass:
     priority: int = 0
     flip: str | None = None
     supercategory: str = ""
+    max_parts: int | None = None  # pieces of this class one subject has (an eye: 1); None = any number
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class LabelMap:
                 priority=int(c.get("priority", 0)),
                 flip=c.get("flip"),
                 supercategory=str(c.get("supercategory", "")),
+                max_parts=None if c.get("max_parts") is None else int(c["max_parts"]),
             )
             for c in data["classes"]
         )
@@ -145,6 +147,8 @@ class LabelMap:
                     "priority": c.priority,
                     "flip": c.flip,
                     "supercategory": c.supercategory,
+                    # only when set, so maps without it keep the SHA-256 they always had
+                    **({"max_parts": c.max_parts} if c.max_parts is not None else {}),
                 }
                 for c in self.classes
             ],

@@ -6,7 +6,9 @@ is imported only when a command runs, so ``animeparse --help`` stays fast withou
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,40 @@ class _DSArgument(click.Argument):
         return []
 
 
+def cleanup_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The clean-up stage's options, handed to the command as one ``cleanup`` CleanupConfig."""
+    options = [
+        click.option("--no-cleanup", is_flag=True, help="Write the raw argmax: no clean-up stage at all."),
+        click.option("--min-area", type=click.FloatRange(0, 1), default=0.001, show_default=True,
+                     help="Drop pieces smaller than this share of the image (they take the surrounding class)."),
+        click.option("--no-fill-holes", is_flag=True,
+                     help="Keep holes of lower-priority classes inside a class (e.g. background inside skin)."),
+        click.option("--max-hole", type=click.FloatRange(0, 1), default=0.02, show_default=True,
+                     help="Largest hole filled, as a share of the image."),
+        click.option("--no-max-parts", is_flag=True,
+                     help="Ignore the label map's max_parts (one nose, one mouth... per face)."),
+        click.option("--no-lr-side", is_flag=True,
+                     help="Do not swap l_/r_ pairs that contradict the store's lr_convention."),
+        click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     help="Pixels less confident than this become the ignore index (255) for the annotator; 0 = off."),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..prelabel.cleanup import CleanupConfig
+
+        kwargs["cleanup"] = CleanupConfig(
+            enabled=not kwargs.pop("no_cleanup"), min_area=kwargs.pop("min_area"),
+            fill_holes=not kwargs.pop("no_fill_holes"), max_hole=kwargs.pop("max_hole"),
+            max_parts=not kwargs.pop("no_max_parts"), lr_side=not kwargs.pop("no_lr_side"),
+            min_confidence=kwargs.pop("min_confidence"))
+        return func(*args, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 def _device(device: str, gpu: bool) -> str:
     if gpu and device not in ("auto", "cuda") and not device.startswith("cuda:"):
         raise click.UsageError(f"--gpu and --device {device} contradict each other; give one")
@@ -93,13 +129,15 @@ def _device(device: str, gpu: bool) -> str:
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached SAM embeddings (<store>/cache/sam).")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Model cache folder (default: see `animeparse models list`).")
+@cleanup_options
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @engine_options()
 @click.pass_context
 def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sam: str, checkpoint: Path | None,
                  parser_spec: str | None, only: str, limit: int | None, batch_size: int, run_id: str | None,
                  mode: str, agree_iou: float, low_confidence_below: float, points_per_side: int, min_mask_iou: float,
-                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, as_json: bool, engine: str,
+                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, cleanup: Any, as_json: bool,
+                 engine: str,
                  ray_address: str | None, gpus_per_worker: float, cpus_per_worker: float, worker_store: str | None,
                  workers: int | None) -> None:
     """Write a prelabel/<run> mask layer: parser class names, SAM boundaries, a confidence per pixel.
@@ -126,7 +164,7 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         device=_device(device, gpu), sam=sam, checkpoint=str(checkpoint) if checkpoint else None, parser=parser_spec,
         only=only, limit=limit, batch_size=batch_size, run_id=run_id, mode=mode, agree_iou=agree_iou,
         low_confidence_below=low_confidence_below, points_per_side=points_per_side, min_mask_iou=min_mask_iou,
-        min_mask_stability=min_mask_stability, cache_embeddings=not no_cache,
+        min_mask_stability=min_mask_stability, cache_embeddings=not no_cache, cleanup=cleanup,
         model_cache_dir=str(cache_dir) if cache_dir else None)
     engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers,
                                  gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
@@ -148,6 +186,9 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         click.echo("  parser only")
     if result.mean_score is not None:
         click.echo(f"  mean score {result.mean_score:.3f}; SAM embeddings computed: {result.encoded}")
+    if result.pieces_per_image is not None:
+        click.echo(f"  pieces per image {result.pieces_per_image:.1f} (before clean-up "
+                   f"{result.pieces_before_cleanup:.1f})")
     click.echo(f"next: animeparse prelabel evaluate {ds} --layer {result.layer}")
 
 
@@ -176,8 +217,11 @@ def evaluate_cmd(ds: Path, layer: str | None, against: str, as_json: bool) -> No
                + (f" ({report.missing} with {report.against} but not prelabelled)" if report.missing else ""))
     echo_table([(f"{c.id:>3} {c.name}", "-" if c.iou is None else f"{c.iou:.3f}") for c in report.per_class],
                title="IoU per class")
-    echo_table([("mIoU", f"{report.miou:.4f}"), ("pixel accuracy", f"{report.pixel_accuracy:.4f}"),
-                ("pixels to change", f"{100 * report.changed_share:.2f}%")], title="overall")
+    echo_table([("mIoU (pooled)", f"{report.miou:.4f}"), ("mIoU (mean per image)", f"{report.miou_per_image:.4f}"),
+                ("pixel accuracy", f"{report.pixel_accuracy:.4f}"),
+                ("pixels to change", f"{100 * report.changed_share:.2f}%"),
+                ("pieces per image", f"{report.pieces_per_image:.1f} ({report.against}: "
+                                     f"{report.gt_pieces_per_image:.1f})")], title="overall")
 
 
 @click.group("parser")

@@ -62,6 +62,7 @@ class RayPrelabel(RayPool):
             return
         self.workers = min(self.workers, len(batches))
         spec = {"root": self.root, "config": self.config, "labelmap": self.ds.labelmap,
+                "lr_convention": self.ds.card.lr_convention,
                 "parser": self.files["parser"], "parser_sha256": self.parser_sha256,
                 "sam": self.files["sam"], "sam_sha256": self.sam_sha256}
         tasks = [([s.id for s in batch], [s.image for s in batch]) for batch in batches]
@@ -104,7 +105,8 @@ class _PrelabelWorker(BatchWorker):
             _same_file(spec["sam"], sam.sha256, spec["sam_sha256"], "SAM checkpoint")
             if config.cache_embeddings:
                 cache = EmbeddingCache(Path(self.root) / "cache" / "sam", sam.sha256)
-        self.labeler = Labeler(parser, sam, cache, spec["labelmap"], config)
+        self.labeler = Labeler(parser, sam, cache, spec["labelmap"], config,
+                               lr_convention=spec.get("lr_convention", "subject"))
         self.device = device_name(device)
 
     def work(self, task: tuple[list[str], list[str]]) -> tuple[list[SampleLabel], int, dict[str, float], str]:

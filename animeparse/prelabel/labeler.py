@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,8 @@ import numpy.typing as npt
 
 from ..imageio import read_image
 from ..labelmap import LabelMap
-from .combine import Combined, combine_everything, combine_prompted, parser_only
+from .cleanup import clean_label
+from .combine import Combined, combine_everything, combine_prompted, parser_only, sample_score
 from .parser import Parser
 from .prompts import region_prompts, stack_prompts
 from .sam import EmbeddingCache, SamEngine
@@ -34,26 +35,29 @@ class SampleLabel:
     """One sample's prelabel as the compute step hands it to the commit (small enough to ship from a Ray worker).
 
     ``label_hw``: HxW uint8 class ids; ``confidence_png``: the per-pixel confidence, HxW uint8 (0..255 for
-    0..1), as PNG bytes; ``score``: the sample score; ``regions``: per class id (str), how it was decided."""
+    0..1), as PNG bytes; ``score``: the sample score; ``regions``: per class id (str), how it was decided;
+    ``cleanup``: the clean-up stage's counts (``pieces_before``, ``pieces_after``, pixels changed by each step)."""
 
     sample_id: str
     label_hw: npt.NDArray[np.uint8]
     confidence_png: bytes
     score: float
     regions: dict[str, dict[str, Any]]
+    cleanup: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class Labeler:
     """The per-batch compute of ``prelabel``, the same for both engines: a batch of images through the parser
-    (and SAM's encoder) at once, then each image's prompts, SAM decoder and combination. ``cache``: SAM embeddings
-    on disk, read and written (None: always encode)."""
+    (and SAM's encoder) at once, then each image's prompts, SAM decoder, combination and clean-up. ``cache``: SAM
+    embeddings on disk, read and written (None: always encode); ``lr_convention``: the store's, for the clean-up."""
 
     parser: Parser
     sam: SamEngine | None
     cache: EmbeddingCache | None
     labelmap: LabelMap
     config: PrelabelConfig
+    lr_convention: str = "subject"
 
     def __call__(self, ids: Sequence[str], images: Sequence[npt.NDArray[np.uint8]],
                  timings: dict[str, float]) -> tuple[Iterator[SampleLabel], int]:
@@ -81,9 +85,16 @@ class Labeler:
             t = time.perf_counter()
             combined = combine(probs[k], images[k], entries[k] if entries else None, self.parser, self.sam,
                                self.labelmap, self.config)
+            cleaned = clean_label(combined.label_hw, combined.confidence_hw, self.labelmap,
+                                  config=self.config.cleanup, lr_convention=self.lr_convention)
+            score = combined.score
+            if cleaned.stats["pieces_before"] != cleaned.stats["pieces_after"] or cleaned.stats["ignored_px"]:
+                # the score describes the label that is written: per final class, ignored pixels left out
+                valid = cleaned.label_hw != self.labelmap.ignore_index
+                score = sample_score(cleaned.label_hw[valid], combined.confidence_hw[valid])
             conf = np.clip(np.rint(combined.confidence_hw * 255.0), 0, 255).astype(np.uint8)
-            label = SampleLabel(sample_id, combined.label_hw, encode_mask_png(conf), combined.score,
-                                {str(c): v for c, v in sorted(combined.regions.items())})
+            label = SampleLabel(sample_id, cleaned.label_hw, encode_mask_png(conf), score,
+                                {str(c): v for c, v in sorted(combined.regions.items())}, cleaned.stats)
             timings["decode"] += time.perf_counter() - t
             yield label
 

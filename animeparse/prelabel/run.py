@@ -34,6 +34,7 @@ from ..fsutil import atomic_write_bytes
 from ..store import Dataset, MaskInput, Sample, new_run_id
 from ..store.records import check_layer
 from .device import device_name, resolve_device, torch_versions
+from .cleanup import CleanupConfig
 from .labeler import Labeler, SampleLabel, read_batch
 from .models import cached_path, check_cached
 from .parser import Parser, load_parser
@@ -62,7 +63,7 @@ class PrelabelConfig:
     ``low-confidence`` (no gt and an earlier prelabel scored below ``low_confidence_below``), ``tag:NAME``,
     ``split:NAME``. ``agree_iou``: least IoU between SAM's mask and the parser's region for SAM's to be kept.
     Everything-mode: ``points_per_side`` (the point grid), ``min_mask_iou`` / ``min_mask_stability`` (SAM's
-    mask filters).
+    mask filters). ``cleanup``: the clean-up stage (:mod:`animeparse.prelabel.cleanup`), on by default.
     """
 
     device: str = "auto"
@@ -80,6 +81,7 @@ class PrelabelConfig:
     min_mask_iou: float = 0.88
     min_mask_stability: float = 0.95
     prompts: PromptConfig = field(default_factory=PromptConfig)
+    cleanup: CleanupConfig = field(default_factory=CleanupConfig)
     cache_embeddings: bool = True
     model_cache_dir: str | None = None
 
@@ -105,6 +107,8 @@ class PrelabelResult:
     timings: dict[str, float]
     engine: str = "local"
     workers: int | None = None
+    pieces_per_image: float | None = None
+    pieces_before_cleanup: float | None = None
 
 
 def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: Parser | None = None,
@@ -165,6 +169,7 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
               "parser": parser.sha256[:16], "sam": sam.sha256[:16] if sam else None}
     timings = {"read": 0.0, "parser": 0.0, "encode": 0.0, "decode": 0.0, "write": 0.0}
     scores: list[float] = []
+    pieces: list[tuple[int, int]] = []  # (before, after) the clean-up, per sample computed now
     encoded = 0
     device = device_name(sam.device if sam is not None else parser.device)
     if progress is not None:
@@ -175,13 +180,15 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
         if pool is not None:
             stream = pool.run(batches, timings)
         else:
-            stream = _local(ds.root, batches, Labeler(parser, sam, cache, ds.labelmap, config), timings, device)
+            stream = _local(ds.root, batches, Labeler(parser, sam, cache, ds.labelmap, config,
+                                                    lr_convention=ds.card.lr_convention), timings, device)
         for batch, labels, encoded_now, device in stream:
             for sample, label in zip(batch, labels, strict=True):
                 t = time.perf_counter()
                 _write(ds, sample, layer, label, origin)
                 timings["write"] += time.perf_counter() - t
                 scores.append(label.score)
+                pieces.append((label.cleanup.get("pieces_before", 0), label.cleanup.get("pieces_after", 0)))
             encoded += encoded_now
             if progress is not None:
                 progress(skipped + len(scores), len(selected))
@@ -195,7 +202,9 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
         seconds=round(seconds, 3), images_per_s=round(len(scores) / seconds, 3) if seconds > 0 and scores else 0.0,
         mean_score=round(float(np.mean(scores)), 4) if scores else None, device=device,
         sam=sam.name if sam else None, timings={k: round(v, 3) for k, v in timings.items()},
-        engine="ray" if pool is not None else "local", workers=pool.workers if pool is not None else None)
+        engine="ray" if pool is not None else "local", workers=pool.workers if pool is not None else None,
+        pieces_per_image=round(float(np.mean([p[1] for p in pieces])), 2) if pieces else None,
+        pieces_before_cleanup=round(float(np.mean([p[0] for p in pieces])), 2) if pieces else None)
     # a resumed run's summary describes the invocation that finished it; layer_samples counts them all
     ds.finish_run(run_id, summary={**asdict(result), "versions": torch_versions(),
                                    "layer_samples": len(ds.samples(layer=layer))})
@@ -227,7 +236,8 @@ def _write(ds: Dataset, sample: Sample, layer: str, label: SampleLabel, origin: 
     # the confidence map first: a sample counts as done only once its mask row is committed
     atomic_write_bytes(ds.root / "runs" / run_id / "confidence" / f"{sample.id}.png", label.confidence_png,
                        fsync=False)
-    ds.put_mask(sample.id, layer, MaskInput(label.label_hw, origin={**origin, "regions": label.regions},
+    ds.put_mask(sample.id, layer, MaskInput(label.label_hw, origin={**origin, "regions": label.regions,
+                                                                    "cleanup": label.cleanup},
                                             score=round(label.score, 4)), run_id=run_id)
 
 
@@ -295,6 +305,9 @@ def _check_config(config: PrelabelConfig) -> None:
         raise AnimeparseError(f"need --batch-size >= 1 and --limit >= 0; got {config.batch_size}, {config.limit}")
     if not 0.0 <= config.agree_iou <= 1.0:
         raise AnimeparseError(f"--agree-iou must be in [0, 1], got {config.agree_iou}")
+    problems = config.cleanup.check()
+    if problems:
+        raise AnimeparseError("; ".join(problems))
 
 
 def _check_ray_device(config: PrelabelConfig, engine: EngineConfig) -> None:
@@ -310,7 +323,8 @@ def _check_ray_device(config: PrelabelConfig, engine: EngineConfig) -> None:
 
 
 # options that change a sample's result: a resumed run must keep them (device, batch size, selection may change)
-_RESULT_PARAMS = ("mode", "agree_iou", "points_per_side", "min_mask_iou", "min_mask_stability", "prompts")
+_RESULT_PARAMS = ("mode", "agree_iou", "points_per_side", "min_mask_iou", "min_mask_stability", "prompts",
+                  "cleanup")
 
 
 def _check_resume(ds: Dataset, run_id: str, models: dict[str, Any], params: dict[str, Any]) -> None:
