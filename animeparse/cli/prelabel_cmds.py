@@ -250,28 +250,54 @@ def parser_group() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same data order and augmentation.")
 @click.option("--run", "run_id", default=None, metavar="RUN_ID",
               help="Name or resume a run (default: resume the newest unfinished run with the same options).")
+@click.option("--arch", type=click.Choice(["unet", "bisenet"]), default="unet", show_default=True,
+              help="unet: the compact ParserNet; bisenet: face-parsing.PyTorch's BiSeNet (ResNet-18).")
+@click.option("--backbone-weights", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="--arch bisenet: start its ResNet-18 from this torchvision ImageNet state dict (SHA-256 recorded).")
+@click.option("--unlabeled", default="all", show_default=True, metavar="none|all|split:NAME",
+              help="Unlabelled images for the semi-supervised (mean teacher) branch; none turns it off.")
+@click.option("--ssl-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Weight of the unlabelled images' loss (ramped up over the first 30 % of the epochs).")
+@click.option("--ssl-threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Least teacher probability for a pixel of an unlabelled image to be learnt.")
+@click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=0.99, show_default=True,
+              help="The teacher's moving average of the student's weights, per step.")
+@click.option("--no-style", is_flag=True,
+              help="Train without the style augmentation (recolouring, backdrops, ink, tone, blur, noise, JPEG).")
+@click.option("--time-budget", type=click.FloatRange(min=0), default=9.0, show_default=True, metavar="MIN",
+              help="Fit the run into this many minutes (re-plans the epochs after each one); 0 = no budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_size: int, lr: float, split: str,
-              seed: int, run_id: str | None, as_json: bool) -> None:
+              seed: int, run_id: str | None, arch: str, backbone_weights: Path | None, unlabeled: str,
+              ssl_weight: float, ssl_threshold: float, ema_decay: float, no_style: bool, time_budget: float,
+              as_json: bool) -> None:
     """Train the parser on the store's human (gt) masks; saved as a run, resumable after an interruption.
 
     \b
     Example:
       animeparse parser train my-ds --epochs 40 --size 256 --gpu
       animeparse parser train my-ds --run parser-1   # resumes parser-1 from its last epoch
+      animeparse parser train my-ds --arch bisenet --backbone-weights resnet18-f37072fd.pth --time-budget 30
     """
+    from dataclasses import asdict as as_dict
+
     from ..prelabel import TrainConfig, train_parser
+    from ..prelabel.style import StyleConfig
     from ..store import Dataset
 
     config = TrainConfig(epochs=epochs, size=size, batch_size=batch_size, lr=lr, device=_device(device, gpu),
-                         split=split, seed=seed, run_id=run_id)
+                         split=split, seed=seed, run_id=run_id, arch=arch,
+                         backbone_weights=str(backbone_weights) if backbone_weights else None, unlabeled=unlabeled,
+                         ssl_weight=ssl_weight, ssl_threshold=ssl_threshold, ema_decay=ema_decay,
+                         time_budget=time_budget, style=as_dict(StyleConfig.off() if no_style else StyleConfig()))
     with Dataset.open(ds, write=True) as store, progress_bar("train", unit="epoch") as progress:
         result = train_parser(store, config, progress=progress)
     if as_json:
         click.echo(json.dumps({**asdict(result), "checkpoint": str(result.checkpoint)}, indent=2, sort_keys=True))
         return
     resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
-    click.echo(f"parser run {result.run_id}: {result.epochs} epochs{resumed} in {result.seconds:.1f}s; training "
+    planned = f" (of {epochs}: time budget)" if result.epochs < epochs else ""
+    click.echo(f"parser run {result.run_id}: {result.epochs} epochs{planned}{resumed} in {result.seconds:.1f}s; training "
                f"mIoU {result.metrics.get('miou', 0):.3f}, loss {result.metrics.get('loss', 0):.3f}")
     click.echo(f"  checkpoint {result.checkpoint} (SHA-256 {result.sha256[:16]})")
     click.echo(f"next: animeparse prelabel {ds} --parser {result.run_id}")

@@ -1,4 +1,5 @@
-"""Training augmentation on whole batches, on the training device: flip with l/r swap, scale/shift, colour jitter.
+"""Training augmentation on whole batches, on the training device: flip with l/r swap, zoom/shift/rotation, colour
+jitter (the style transforms are :mod:`~animeparse.prelabel.style`'s).
 
 A horizontal flip turns a left eye into a right eye, so the target's classes are swapped through the label map's
 flip partners (:meth:`LabelMap.flip_lut`) as the pixels are mirrored. Randomness comes from a CPU
@@ -24,12 +25,16 @@ IGNORE = -100  # cross-entropy's ignore_index: pixels labelled 255 (void) in the
 @dataclass(frozen=True)
 class AugmentConfig:
     """``flip``: probability of a horizontal flip; ``scale``: zoom in [1 - scale, 1 + scale]; ``shift``: move by up
-    to this share of the side; ``colour``: per-channel gain and brightness in [1 - colour, 1 + colour]."""
+    to this share of the side; ``colour``: per-channel gain and brightness in [1 - colour, 1 + colour];
+    ``zoom_in``: a further zoom in [1, 1 + zoom_in] (real portraits are cropped tighter than generated ones);
+    ``rotate``: roll in [-rotate, rotate] degrees."""
 
     flip: float = 0.5
     scale: float = 0.15
     shift: float = 0.08
     colour: float = 0.15
+    zoom_in: float = 0.0
+    rotate: float = 0.0
 
 
 def channel_flip_lut(labelmap: LabelMap) -> npt.NDArray[np.int64]:
@@ -57,12 +62,21 @@ def augment_batch(images: torch.Tensor, targets: torch.Tensor, *, flip_lut: torc
         flipped_t = torch.where(flipped_t >= 0, flip_lut[flipped_t.clamp(min=0)], flipped_t)
         images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
         targets = torch.where(flip.view(-1, 1, 1), flipped_t, targets)
-    if config.scale > 0 or config.shift > 0:
+    if config.scale > 0 or config.shift > 0 or config.zoom_in > 0 or config.rotate > 0:
         zoom = 1.0 + (rand(n) * 2 - 1) * config.scale
         theta = torch.zeros(n, 2, 3, device=device)
-        theta[:, 0, 0] = 1.0 / zoom
-        theta[:, 1, 1] = 1.0 / zoom
-        theta[:, :, 2] = (rand(n, 2) * 2 - 1) * config.shift * 2  # grid coordinates span 2 per side
+        if config.zoom_in > 0 or config.rotate > 0:
+            zoom = zoom * (1.0 + rand(n) * config.zoom_in)
+            angle = (rand(n) * 2 - 1) * (config.rotate * torch.pi / 180)
+        else:  # the original draws, so runs with the old options reproduce
+            angle = torch.zeros(n, device=device)
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
+        theta[:, 1, 0], theta[:, 1, 1] = sin, cos
+        reach = config.shift * 2  # grid coordinates span 2 per side
+        if config.zoom_in > 0:  # a zoomed-in view may move over most of the picture, not only its middle
+            reach = reach + 0.8 * (1 - 1 / zoom.clamp(min=1)).view(n, 1)
+        theta[:, :, 2] = (rand(n, 2) * 2 - 1) * reach
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
         # nearest keeps ids; shifted in float then back (IGNORE is exactly representable)

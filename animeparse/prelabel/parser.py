@@ -166,22 +166,28 @@ def _ours(data: dict[str, Any], path: Path, labelmap: LabelMap, device: torch.de
         raise AnimeparseError(f"parser run stopped at epoch {data.get('epoch')}/{data.get('epochs')}; finish it "
                               "with `animeparse parser train DS --run RUN` (it resumes)", path=path)
     try:
-        arch = ParserArch.from_json(data["arch"])
-        model = ParserNet(arch)
+        if data["arch"].get("kind") == "bisenet":
+            from .bisenet import BiSeNet
+
+            model: torch.nn.Module = BiSeNet(int(data["arch"]["num_classes"]))
+        else:
+            model = ParserNet(ParserArch.from_json(data["arch"]))
         size = int(data["size"])
-    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as err:
+        mean = tuple(float(v) for v in data.get("mean", PARSER_MEAN))
+        std = tuple(float(v) for v in data.get("std", PARSER_STD))
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as err:
         raise AnimeparseError(f"parser checkpoint's arch or size is missing or invalid ({type(err).__name__}: {err}); "
                               "the file is damaged: train the parser again", path=path) from err
     try:
         model.load_state_dict(data.get("state_dict"), strict=True)
     except (RuntimeError, TypeError, AttributeError, ValueError) as err:
-        raise AnimeparseError(f"parser checkpoint's weights do not fit the ParserNet arch it names: "
+        raise AnimeparseError(f"parser checkpoint's weights do not fit the arch it names: "
                               f"{load_error_detail(err)}; the file is damaged: train the parser again",
                               path=path) from err
     model.to(device, memory_format=torch.channels_last).eval()  # as trained: faster convolutions on the CPU
     return Parser(model=model, kind="animeparse", class_ids=np.array(labelmap.ids, np.uint8),
-                  input_size=size, mean=PARSER_MEAN, std=PARSER_STD, device=device, sha256=sha,
-                  source=source)
+                  input_size=size, mean=(mean[0], mean[1], mean[2]), std=(std[0], std[1], std[2]), device=device,
+                  sha256=sha, source=source)
 
 
 def load_error_detail(err: Exception) -> str:
