@@ -16,24 +16,41 @@ from animeparse.prelabel.device import file_sha256
 
 from . import make_face_store
 
-# tuned so 40 faces at 128 px train in under a minute on 2 free cores and reach mIoU ~0.8 on held-out faces
+# faces are drawn at the generator's default 512 px (what `demo-data` gives a user) and learnt at 128 px so the
+# test stays near a minute on 2 cores; the default recipe (256 px) is measured by scripts/bench_real_art.py
 EPOCHS = 30
 SIZE = 128
+FACE_PX = 512
+# measured with the default recipe at these settings (seed 0, one thread): mIoU 0.408 pooled, 0.445 per image;
+# background 0.93, skin 0.82, eyes 0.79/0.81, cloth 0.93, hair 0.71, neck 0.61. Brows, nose, lips and ears are
+# 2-4 px wide at 128 px (0.0-0.34 here) and get no floor in this test; bench_real_art.py reports them at 256 px.
+MIOU_FLOOR = 0.33
+CLASS_FLOORS = {"background": 0.85, "skin": 0.7, "l_eye": 0.6, "r_eye": 0.6, "cloth": 0.85, "hair": 0.55,
+                "neck": 0.4}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on a shared 2-core runner torch's second thread spins against other processes."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """40 training faces and 10 held-out ('val') faces at 128 px; parser run 'p' trained through the CLI."""
+def trained(tmp_path_factory, one_torch_thread):
+    """40 training faces and 10 held-out ('val') faces drawn at 512 px; parser run 'p' trained through the CLI."""
     root = tmp_path_factory.mktemp("quality")
-    make_face_store(root, n_train=40, n_val=10, size=SIZE).close()
+    make_face_store(root, n_train=40, n_val=10, size=FACE_PX).close()
     store = root / "store"
     r = CliRunner().invoke(cli, ["-q", "parser", "train", str(store), "--epochs", str(EPOCHS), "--size", str(SIZE),
-                                 "--device", "cpu", "--run", "p", "--json"])
+                                 "--device", "cpu", "--run", "p", "--time-budget", "0", "--json"])
     assert r.exit_code == 0, r.output
     return store, json.loads(r.output)
 
 
-def test_parser_prelabels_held_out_faces_with_miou_at_least_075(trained):
+def test_parser_prelabels_held_out_512px_faces_above_per_class_floors(trained):
     store, result = trained
     assert result["epochs"] == EPOCHS and result["resumed_from"] == 0
     runner = CliRunner()
@@ -44,12 +61,22 @@ def test_parser_prelabels_held_out_faces_with_miou_at_least_075(trained):
     r = runner.invoke(cli, ["-q", "prelabel", "evaluate", str(store), "--layer", "prelabel/heldout", "--json"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
-    print(f"held-out mIoU {report['miou']:.4f}, pixel accuracy {report['pixel_accuracy']:.4f}")
-    assert report["samples"] == 10 and report["miou"] >= 0.75
-    assert report["changed_share"] == pytest.approx(1 - report["pixel_accuracy"], abs=1e-4)
-    assert {c["name"] for c in report["per_class"] if c["iou"] is not None} >= {"skin", "hair", "l_eye", "r_eye"}
+    ious = {c["name"]: c["iou"] for c in report["per_class"]}
+    print(f"held-out mIoU pooled {report['miou']:.4f}, per image {report['miou_per_image']:.4f}, pixel accuracy "
+          f"{report['pixel_accuracy']:.4f}, pieces {report['pieces_per_image']} (gt {report['gt_pieces_per_image']})")
+    print({k: v for k, v in ious.items()})
+    assert report["samples"] == 10
+    assert report["miou"] >= MIOU_FLOOR and report["miou_per_image"] >= MIOU_FLOOR - 0.05
+    low = {name: ious[name] for name, floor in CLASS_FLOORS.items() if (ious[name] or 0.0) < floor}
+    assert not low, f"classes under their floor: {low}"
+    # the clean-up leaves about as many pieces as the ground truth has (one per part), not specks
+    assert report["pieces_per_image"] <= report["gt_pieces_per_image"] + 3
+    # pixels to change is what an annotator repaints: it must match the worst samples' shares
+    worst = report["worst"]
+    assert worst and max(w["changed_share"] for w in worst) >= report["changed_share"]
     r = runner.invoke(cli, ["-q", "prelabel", "evaluate", str(store)])  # default: the newest finished prelabel run
-    assert r.exit_code == 0 and "mIoU" in r.output and "pixels to change" in r.output and "l_eye" in r.output
+    assert r.exit_code == 0 and "mIoU (pooled)" in r.output and "mIoU (mean per image)" in r.output
+    assert "pieces per image" in r.output and "l_eye" in r.output
 
 
 def test_checkpoint_and_run_record(trained):
