@@ -9,12 +9,12 @@ import hashlib
 import pytest
 import torch
 import torch.nn.functional as F
+import torchvision
 
 from animeparse import AnimeparseError
 from animeparse.prelabel.bisenet import BiSeNet
 from animeparse.prelabel.bisenet_init import bisenet_loss, init_bisenet, load_backbone_weights
 
-torchvision = pytest.importorskip("torchvision")
 
 
 @pytest.fixture(autouse=True)

@@ -102,7 +102,7 @@ def test_time_budget_replans_and_finishes_the_run(tmp_path):
 
 
 def test_bisenet_trains_records_its_backbone_and_reloads_strictly(tmp_path):
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
     torch.manual_seed(0)
     backbone = tmp_path / "resnet18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), backbone)
