@@ -1,7 +1,10 @@
-"""What every format module shares: the item a reader yields, reader options, and boundary checks.
+"""What every format module shares: its descriptor, the item a reader yields, reader options, and boundary checks.
 
-A format module has ``NAME``, ``detect(src) -> float`` (0 = not this format, 1 = certain) and
-``read(src, *, labelmap, options) -> Iterator[Item]``; formats with a writer also have ``write``.
+A format module has ``NAME`` and ``FORMAT`` (a :class:`FormatSpec`). A reader (``FORMAT.reads``) has
+``detect(src) -> float`` (0 = not this format, 1 = certain) and ``read(src, *, labelmap, options) -> Iterator[Item]``;
+a writer (``FORMAT.writes``) has the export engine's ``image_relpath``/``work``/``open_sink`` (or
+``write_manifest``: see :mod:`.writing`). A format that reads its own output also has ``write(ds, out, *, layer)``,
+which runs the export engine into ``out``.
 Readers stay cheap: they name files and build masks from annotations; decoding images (and index/colour mask
 files) happens in :mod:`animeparse.ingest`'s worker processes.
 """
@@ -23,8 +26,9 @@ from ..fsutil import read_json
 from ..imageio import image_size_wh
 from ..labelmap import IGNORE_INDEX, LabelMap
 
-__all__ = ["Item", "ReadOptions", "ClassNames", "safe_join", "class_map_from_pairs", "IGNORE_NAMES", "BACKGROUND_NAMES",
-           "load_json_file", "find_annotated_image", "check_image_size", "error_detail", "outside_symlink_error"]
+__all__ = ["FormatSpec", "Item", "ReadOptions", "ClassNames", "safe_join", "class_map_from_pairs", "IGNORE_NAMES",
+           "BACKGROUND_NAMES", "load_json_file", "find_annotated_image", "check_image_size", "error_detail",
+           "outside_symlink_error"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,26 @@ log = logging.getLogger(__name__)
 IGNORE_NAMES = frozenset({"__ignore__", "_ignore_", "ignore", "void", "__void__"})
 # and "background" (labelme's COCO export calls it _background_)
 BACKGROUND_NAMES = frozenset({"_background_", "__background__", "background", "bg"})
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """What a format is, for the registry (:data:`animeparse.formats.FORMATS`) and the export engine.
+
+    ``name``: the registry key (``--format``). ``reads``: it has ``detect`` and ``read``. ``writes``: the export
+    engine can write it. ``lossless``: reading its output back gives the store's masks exactly (None: it writes
+    no masks). ``options``: the :class:`~animeparse.formats.writing.ExportConfig` fields beyond the common ones that
+    apply to its writer. ``read_by``: the reader that reads its output (None: none does). ``manifest_only``: its
+    writer reads the store's manifest only (``write_manifest``), no pixels.
+    """
+
+    name: str
+    reads: bool = False
+    writes: bool = False
+    lossless: bool | None = None
+    options: frozenset[str] = frozenset()
+    read_by: str | None = None
+    manifest_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from PIL import Image
 from ..errors import FormatError
 from ..imageio import IMAGE_EXTENSIONS, encode_mask_png
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions, outside_symlink_error, write_folder_pair
+from .base import FormatSpec, Item, ReadOptions, outside_symlink_error, write_folder_pair
 
-__all__ = ["NAME", "detect", "read", "write", "folder_pairs", "first_mask_mode"]
+__all__ = ["NAME", "FORMAT", "detect", "read", "write", "folder_pairs", "first_mask_mode"]
 
 NAME = "index-folder"
+FORMAT = FormatSpec(name=NAME, reads=True)
 _PAIRS = [("images", "masks"), ("JPEGImages", "SegmentationClass"), ("img", "mask"), ("image", "label"),
           ("images", "labels"), ("images", "annotations")]
 _DANBOORU = re.compile(r"^anime_face_(.+)$")

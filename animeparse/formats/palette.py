@@ -21,12 +21,13 @@ from PIL import Image
 from ..errors import FormatError, LabelMapError
 from ..fsutil import read_json
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions, write_folder_pair
+from .base import FormatSpec, Item, ReadOptions, write_folder_pair
 from .index_folder import first_mask_mode, folder_pairs, pairs_to_items
 
-__all__ = ["NAME", "detect", "read", "write", "load_palette"]
+__all__ = ["NAME", "FORMAT", "detect", "read", "write", "load_palette"]
 
 NAME = "palette"
+FORMAT = FormatSpec(name=NAME, reads=True)
 
 
 def detect(src: Path) -> float:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from animeparse.annotate.rle import encode_mask_rle
 from animeparse.errors import FormatError
-from animeparse.formats.labelstudio import _region
+from animeparse.formats.labelstudio.reader import _region
 from animeparse.formats.lsrle import decode_flat, decode_rle, encode_flat, encode_rle, rle_to_alpha
 
 from .fuzzkit import fuzz, label_masks, tally

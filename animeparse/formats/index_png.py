@@ -20,13 +20,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import ExportConfig, SampleJob, WorkContext, WorkResult, place_image, write_index_mask
-from .danbooru import FileSink
+from .base import FormatSpec
+from .writing import ExportConfig, FileSink, SampleJob, WorkContext, WorkResult, place_image, write_index_mask
 
-__all__ = ["NAME", "OPTIONS", "image_relpath", "work", "open_sink"]
+__all__ = ["NAME", "FORMAT", "image_relpath", "work", "open_sink"]
 
 NAME = "index-png"
-OPTIONS = frozenset({"palette_mode"})
+FORMAT = FormatSpec(name=NAME, writes=True, lossless=True, options=frozenset({"palette_mode"}), read_by="index-folder")
 
 
 def image_relpath(job: SampleJob, config: ExportConfig) -> str:
