@@ -46,7 +46,7 @@ DEFAULT_LAYER = "gt"
 EXPORTERS: dict[str, ModuleType] = WRITERS
 # config fields every format takes; the rest belong to the formats whose FORMAT.options name them
 _COMMON = frozenset({"format", "layer", "splits", "images", "workers", "chunk"})
-_CHOICES = {"palette_mode": ("l", "p"), "ls_as": (None, "predictions", "annotations")}
+_CHOICES = {"palette_mode": ("l", "p", "rgb"), "ls_as": (None, "predictions", "annotations")}
 _UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
 
 

@@ -48,8 +48,9 @@ class ExportConfig:
     ``splits``: only these splits (empty = all). ``images``: ``copy`` the stored files, hard-``link`` them (a copy
     where the filesystem refuses), or ``none``. ``instances``/``polygons``/``include_background``/``info``: COCO
     only (one annotation per connected component; polygon segmentations; the background class; an ``info`` block
-    with the date). ``palette_mode``: index-png masks as ``l`` (greyscale, default) or ``p`` (palette). ``ls_as``:
-    Label Studio ``predictions`` or ``annotations`` (None: annotations for ``gt``, predictions for other layers).
+    with the date). ``palette_mode``: index-png masks as ``l`` (greyscale, default), ``p`` (palette) or, for the
+    ``palette`` reader (not on the command line), ``rgb`` (the label map's colours). ``ls_as``: Label Studio
+    ``predictions`` or ``annotations`` (None: annotations for ``gt``, predictions for other layers).
     ``workers``: processes (0 = in this process). ``chunk``: samples per worker task.
     """
 
