@@ -58,7 +58,7 @@ def main() -> int:
     masks.append(("noise", np.random.default_rng(0).integers(0, 256, (args.size, args.size), dtype=np.uint8)))
 
     coders: dict[str, Callable[[np.ndarray], Any]] = {
-        "encode: annotate.rle": encode_mask_rle, "encode: lsrle": encode_rle, "encode: SDK mask2rle": brush.mask2rle}
+        "encode: lsrle mask": encode_mask_rle, "encode: lsrle": encode_rle, "encode: SDK mask2rle": brush.mask2rle}
     times: dict[tuple[str, str], float] = {}
     ok = True
     for name, alpha in masks:
