@@ -27,6 +27,7 @@ __all__ = [
     "read_mask",
     "read_binary_mask",
     "encode_mask_png",
+    "encode_rgb_png",
     "write_mask",
     "pixel_sha256",
     "image_size_wh",
@@ -222,6 +223,15 @@ def encode_mask_png(mask_hw: npt.NDArray[np.uint8], *, palette: list[int] | None
     buf = io.BytesIO()
     # compress_level 1: masks are mostly flat runs, level 1 is ~5x faster than 6 and only slightly larger
     img.save(buf, format="PNG", optimize=False, compress_level=1)
+    return buf.getvalue()
+
+
+def encode_rgb_png(image_hw3: npt.NDArray[np.uint8]) -> bytes:
+    """Encode an HxWx3 uint8 RGB image (a colour-coded mask) as PNG, compressed like :func:`encode_mask_png`."""
+    if image_hw3.ndim != 3 or image_hw3.shape[2] != 3 or image_hw3.dtype != np.uint8:
+        raise FormatError(f"image must be HxWx3 uint8, got shape {image_hw3.shape} dtype {image_hw3.dtype}")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image_hw3), "RGB").save(buf, format="PNG", optimize=False, compress_level=1)
     return buf.getvalue()
 
 

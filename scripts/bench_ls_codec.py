@@ -4,7 +4,7 @@
 Inputs are what ``ls push`` encodes and ``ls pull`` decodes: one 512x512 mask per class present in synthetic faces
 (0 outside, 255 inside), plus one noise mask (random values 0..255: the incompressible worst case).
 
-- encode: ``animeparse.annotate.rle.encode_mask_rle`` (what push sends) and ``animeparse.formats.lsrle.encode_rle``
+- encode: ``animeparse.formats.lsrle.encode_mask_rle`` (what push sends) and ``animeparse.formats.lsrle.encode_rle``
   vs the SDK's ``mask2rle``;
 - decode: ``animeparse.formats.lsrle.decode_flat`` (what pull and ingest use) vs the SDK's ``decode_rle``.
 
@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from animeparse.annotate.rle import encode_mask_rle
-from animeparse.formats.lsrle import decode_flat, encode_rle
+from animeparse.formats.lsrle import decode_flat, encode_mask_rle, encode_rle
 from animeparse.synth import generate_face
 
 
@@ -59,7 +58,7 @@ def main() -> int:
     masks.append(("noise", np.random.default_rng(0).integers(0, 256, (args.size, args.size), dtype=np.uint8)))
 
     coders: dict[str, Callable[[np.ndarray], Any]] = {
-        "encode: annotate.rle": encode_mask_rle, "encode: lsrle": encode_rle, "encode: SDK mask2rle": brush.mask2rle}
+        "encode: lsrle mask": encode_mask_rle, "encode: lsrle": encode_rle, "encode: SDK mask2rle": brush.mask2rle}
     times: dict[tuple[str, str], float] = {}
     ok = True
     for name, alpha in masks:

@@ -21,11 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import AnimeparseError, StoreError
+from ..formats.lsrle import encode_mask_rle
 from ..labelmap import IGNORE_INDEX, LabelMap
 from ..store import Dataset, Sample
 from .client import Connection, LabelStudioError, ProjectInfo, TaskInfo
 from .config import BRUSH_CONTROL, IGNORE_LABEL, IMAGE_KEY, config_labels, label_config, unknown_config_labels
-from .rle import encode_mask_rle
 
 __all__ = ["PushConfig", "PushReport", "push", "select_samples", "resolve_layer", "mask_to_results",
            "ensure_project", "IMAGE_MODES", "DOCUMENT_ROOT_ENV"]

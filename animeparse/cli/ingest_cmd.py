@@ -8,7 +8,8 @@ import click
 
 from ..distributed.session import EngineConfig
 from ..errors import AnimeparseError, LabelMapError
-from ..formats import FORMATS, detect_scores
+from ..formats import READERS as FORMATS
+from ..formats import detect_scores
 from ..formats.base import ReadOptions, class_map_from_pairs
 from ..formats.palette import load_palette
 from ..ingest import IngestConfig, IngestError, ingest

@@ -1,6 +1,7 @@
 """The export engine: pick the samples, run the format's per-sample work on both cores (or as Ray tasks across a
 cluster: :mod:`animeparse.distributed.export`), stream the results to the format's sink, and move the finished
-folder into place. A manifest-only format (``parquet``: ``MANIFEST_ONLY``) has no per-sample work: its
+folder into place. The formats it writes are the registry's writers (:data:`animeparse.formats.WRITERS`); a
+manifest-only format (``parquet``: ``FORMAT.manifest_only``) has no per-sample work: its
 ``write_manifest(ds, root, config)`` fills the temp folder from the manifest alone.
 
 Memory is flat in the dataset size: workers decode and encode one sample at a time and send back small results
@@ -26,11 +27,11 @@ from typing import Any
 
 from ..distributed.session import EngineConfig
 from ..errors import AnimeparseError
+from ..formats import WRITERS
 from ..fsutil import fsync_dir
 from ..parallel import ordered_map
 from ..store import Dataset
 from ..store.records import check_layer
-from . import celebamask, coco, danbooru, index_png, labelme, labelstudio, parquet
 from .base import IMAGE_MODES, ExportConfig, ExportError, SampleJob, WorkContext, WorkResult
 
 __all__ = ["EXPORTERS", "ExportResult", "export", "plan_jobs", "work_chunk"]
@@ -41,18 +42,11 @@ Progress = Callable[[int, int | None], None]
 Runner = Callable[[Sequence[SampleJob], WorkContext], Iterator[tuple[SampleJob, WorkResult]]]
 DEFAULT_LAYER = "gt"
 
-EXPORTERS: dict[str, ModuleType] = {
-    coco.NAME: coco,
-    danbooru.NAME: danbooru,
-    celebamask.NAME: celebamask,
-    index_png.NAME: index_png,
-    labelme.NAME: labelme,
-    labelstudio.NAME: labelstudio,
-    parquet.NAME: parquet,
-}
-# config fields every format takes; the rest belong to the formats whose OPTIONS name them
+# the format modules the engine writes, by name: the one registry's writers
+EXPORTERS: dict[str, ModuleType] = WRITERS
+# config fields every format takes; the rest belong to the formats whose FORMAT.options name them
 _COMMON = frozenset({"format", "layer", "splits", "images", "workers", "chunk"})
-_CHOICES = {"palette_mode": ("l", "p"), "ls_as": (None, "predictions", "annotations")}
+_CHOICES = {"palette_mode": ("l", "p", "rgb"), "ls_as": (None, "predictions", "annotations")}
 _UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
 
 
@@ -81,7 +75,7 @@ def check_config(config: ExportConfig) -> ModuleType:
         check_layer(config.layer)
     if config.images not in IMAGE_MODES:
         raise ExportError(f"images must be one of {', '.join(IMAGE_MODES)}, got {config.images!r}")
-    if getattr(module, "MANIFEST_ONLY", False) and config.images != ExportConfig.images:
+    if module.FORMAT.manifest_only and config.images != ExportConfig.images:
         raise ExportError(f"--images applies to the formats that write image files, not {config.format} (it points "
                           "at the store's files in place: root + image); drop it")
     if config.workers < 0 or config.chunk < 1:
@@ -91,10 +85,10 @@ def check_config(config: ExportConfig) -> ModuleType:
         if f.name in _CHOICES and getattr(config, f.name) not in _CHOICES[f.name]:
             choices = ", ".join(str(c) for c in _CHOICES[f.name] if c is not None)
             raise ExportError(f"{f.name} must be one of {choices}, got {getattr(config, f.name)!r}")
-        if f.name in _COMMON or f.name in module.OPTIONS:
+        if f.name in _COMMON or f.name in module.FORMAT.options:
             continue
         if getattr(config, f.name) != getattr(defaults, f.name):
-            users = [n for n, m in EXPORTERS.items() if f.name in m.OPTIONS]
+            users = [n for n, m in EXPORTERS.items() if f.name in m.FORMAT.options]
             flag = "--as" if f.name == "ls_as" else "--" + f.name.replace("_", "-")
             raise ExportError(f"{flag} applies to --format {' / '.join(users)}, not {config.format}; drop it")
     return module
@@ -168,7 +162,7 @@ def export(ds: Dataset, out: Path | str, config: ExportConfig, *, progress: Prog
         engine.check()
     out = Path(out).absolute()
     _check_out(out, ds.root)
-    if getattr(module, "MANIFEST_ONLY", False):
+    if module.FORMAT.manifest_only:
         if engine is not None and engine.engine == "ray":
             log.info("%s reads the manifest only: written here, no Ray work", config.format)
         return _export_manifest(ds, out, config, module, progress)

@@ -1,28 +1,39 @@
-"""Dataset formats, one module each. ``FORMATS`` is the registry used by ingest, export and auto-detection."""
+"""Dataset formats, one module each: detect, read and write of one format, and its descriptor (``FORMAT``).
+
+``FORMATS`` is the one registry; :data:`READERS` (what ingest and auto-detection use) and :data:`WRITERS` (what the
+export engine writes) are its views, in its order.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
 
-from . import celebamask, coco, images, index_folder, labelme, labelstudio, palette
+from . import celebamask, coco, danbooru, images, index_folder, index_png, labelme, labelstudio, palette, parquet
+from .base import FormatSpec
 
-__all__ = ["FORMATS", "detect_format", "detect_scores"]
+__all__ = ["FORMATS", "READERS", "WRITERS", "FormatSpec", "detect_format", "detect_scores"]
 
+# registry order is the readers' tie-break order in detect_format and the order the CLI lists names in
 FORMATS: dict[str, ModuleType] = {
-    index_folder.NAME: index_folder,
-    palette.NAME: palette,
-    coco.NAME: coco,
-    labelme.NAME: labelme,
-    labelstudio.NAME: labelstudio,
-    celebamask.NAME: celebamask,
-    images.NAME: images,
+    "index-folder": index_folder,
+    "palette": palette,
+    "coco": coco,
+    "danbooru-parsing": danbooru,
+    "index-png": index_png,
+    "labelme": labelme,
+    "labelstudio": labelstudio,
+    "celebamask": celebamask,
+    "images": images,
+    "parquet": parquet,
 }
+READERS: dict[str, ModuleType] = {name: mod for name, mod in FORMATS.items() if mod.FORMAT.reads}
+WRITERS: dict[str, ModuleType] = {name: mod for name, mod in FORMATS.items() if mod.FORMAT.writes}
 
 
 def detect_scores(src: Path) -> dict[str, float]:
     """Every reader's confidence that ``src`` is its format (0..1)."""
-    return {name: float(mod.detect(Path(src))) for name, mod in FORMATS.items()}
+    return {name: float(mod.detect(Path(src))) for name, mod in READERS.items()}
 
 
 def detect_format(src: Path) -> str | None:

@@ -1,7 +1,10 @@
-"""What every format module shares: the item a reader yields, reader options, and boundary checks.
+"""What every format module shares: its descriptor, the item a reader yields, reader options, and boundary checks.
 
-A format module has ``NAME``, ``detect(src) -> float`` (0 = not this format, 1 = certain) and
-``read(src, *, labelmap, options) -> Iterator[Item]``; formats with a writer also have ``write``.
+A format module has ``NAME`` and ``FORMAT`` (a :class:`FormatSpec`). A reader (``FORMAT.reads``) has
+``detect(src) -> float`` (0 = not this format, 1 = certain) and ``read(src, *, labelmap, options) -> Iterator[Item]``;
+a writer (``FORMAT.writes``) has the export engine's ``image_relpath``/``work``/``open_sink`` (or
+``write_manifest``: see :mod:`.writing`). A format that reads its own output also has ``write(ds, out, *, layer)``,
+which runs the export engine into ``out``.
 Readers stay cheap: they name files and build masks from annotations; decoding images (and index/colour mask
 files) happens in :mod:`animeparse.ingest`'s worker processes.
 """
@@ -23,8 +26,9 @@ from ..fsutil import read_json
 from ..imageio import image_size_wh
 from ..labelmap import IGNORE_INDEX, LabelMap
 
-__all__ = ["Item", "ReadOptions", "ClassNames", "safe_join", "class_map_from_pairs", "IGNORE_NAMES", "BACKGROUND_NAMES",
-           "load_json_file", "find_annotated_image", "check_image_size", "error_detail", "outside_symlink_error"]
+__all__ = ["FormatSpec", "Item", "ReadOptions", "ClassNames", "safe_join", "class_map_from_pairs", "IGNORE_NAMES",
+           "BACKGROUND_NAMES", "load_json_file", "find_annotated_image", "check_image_size", "error_detail",
+           "outside_symlink_error"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,26 @@ log = logging.getLogger(__name__)
 IGNORE_NAMES = frozenset({"__ignore__", "_ignore_", "ignore", "void", "__void__"})
 # and "background" (labelme's COCO export calls it _background_)
 BACKGROUND_NAMES = frozenset({"_background_", "__background__", "background", "bg"})
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """What a format is, for the registry (:data:`animeparse.formats.FORMATS`) and the export engine.
+
+    ``name``: the registry key (``--format``). ``reads``: it has ``detect`` and ``read``. ``writes``: the export
+    engine can write it. ``lossless``: reading its output back gives the store's masks exactly (None: it writes
+    no masks). ``options``: the :class:`~animeparse.formats.writing.ExportConfig` fields beyond the common ones that
+    apply to its writer. ``read_by``: the reader that reads its output (None: none does). ``manifest_only``: its
+    writer reads the store's manifest only (``write_manifest``), no pixels.
+    """
+
+    name: str
+    reads: bool = False
+    writes: bool = False
+    lossless: bool | None = None
+    options: frozenset[str] = frozenset()
+    read_by: str | None = None
+    manifest_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,40 +229,3 @@ def check_image_size(image_path: Path, size_wh: tuple[int, int], *, source: Path
     if real_wh != tuple(size_wh):
         raise FormatError(f"annotation says image {image_path.name} is {size_wh[0]}x{size_wh[1]} (WxH) but the file "
                           f"is {real_wh[0]}x{real_wh[1]}; re-export the annotation against this image", path=source)
-
-
-# -- writers ---------------------------------------------------------------------------------------------------
-def write_folder_pair(ds: Any, out: Path, *, layer: str, encode_mask: Any, mask_ext: str = ".png",
-                      progress: Any = None) -> Path:
-    """Write ``out/images/<name>`` (the stored file's bytes) and ``out/masks/<stem><mask_ext>`` for every sample
-    with a mask in ``layer``, into a temp folder renamed onto ``out`` when complete (``out`` must not exist or be
-    empty). ``encode_mask(mask_hw) -> bytes``. Names that collide after taking the stem get the sample id added.
-    """
-    import shutil
-    import tempfile
-
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FormatError("output folder exists and is not empty; choose a new folder", path=out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        (tmp / "images").mkdir()
-        (tmp / "masks").mkdir()
-        samples = ds.samples(layer=layer)
-        used: set[str] = set()
-        for done, sample in enumerate(samples, 1):
-            stem = Path(sample.name).stem
-            if stem.lower() in used:
-                stem = f"{stem}_{sample.id}"
-            used.add(stem.lower())
-            image = ds.image_path(sample)
-            shutil.copyfile(image, tmp / "images" / f"{stem}{image.suffix}")
-            (tmp / "masks" / f"{stem}{mask_ext}").write_bytes(encode_mask(ds.read_mask(sample.id, layer)))
-            if progress:
-                progress(done, len(samples))
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out

@@ -12,14 +12,27 @@ by the dataset's own ``g_mask.py``, which paints in a fixed list order where the
 ear_r, neck_l, neck, cloth): there hair covers eyes and brows, and cloth and neck cover necklaces. With the bundled
 maps eyes and brows lie over hair and a necklace over cloth, so merged masks differ from the published
 ``CelebAMask-HQ-mask/`` PNGs where parts overlap.
+
+Writing (the export engine's ``celebamask`` format) gives one 0/255 binary PNG per part, in the dataset's layout::
+
+    CelebA-HQ-img/<index><ext>                               the stored image files (extension kept)
+    CelebAMask-HQ-mask-anno/<index // 2000>/<index:05d>_<part>.png   L-mode, 255 = part, 0 = not
+    CelebA-HQ-to-animeparse-mapping.csv                      index, sample_id, name, split, file_name
+
+Indices are 0..N-1 in sample-id order. Part names are the label map's class names; only parts present in a mask
+get a file (as in the dataset). Background has no file. Ignore pixels (255) go to ``<index>_ignore.png``: the
+dataset's ``g_mask.py`` paints a fixed part list and never reads it, while the reader maps ``ignore`` back to 255,
+so the round trip is exact. Parts are disjoint (each pixel has one class), so merging them by any priority gives
+the mask back: lossless.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,16 +42,34 @@ import numpy.typing as npt
 from PIL import Image
 
 from ..errors import FormatError
-from ..imageio import IMAGE_EXTENSIONS, image_size_wh, read_binary_mask
-from ..labelmap import LabelMap
+from ..imageio import IMAGE_EXTENSIONS, encode_mask_png, image_size_wh, read_binary_mask
+from ..labelmap import IGNORE_INDEX, LabelMap
 from ..rasterize import compose_by_priority
-from .base import ClassNames, Item, ReadOptions, outside_symlink_error
+from .base import ClassNames, FormatSpec, Item, ReadOptions, outside_symlink_error
+from .writing import (
+    ExportConfig,
+    ExportError,
+    FileSink,
+    SampleJob,
+    WorkContext,
+    WorkResult,
+    export_to,
+    place_image,
+    present_ids,
+    read_job_mask,
+)
 
-__all__ = ["NAME", "detect", "read", "find_layout"]
+__all__ = ["NAME", "FORMAT", "detect", "read", "find_layout", "write", "image_relpath", "work", "open_sink",
+           "part_name", "MASK_DIR", "IMAGE_DIR", "MAPPING_NAME"]
 
 log = logging.getLogger(__name__)
 
 NAME = "celebamask"
+FORMAT = FormatSpec(name=NAME, reads=True, writes=True, lossless=True, read_by=NAME)
+IMAGE_DIR = "CelebA-HQ-img"
+MASK_DIR = "CelebAMask-HQ-mask-anno"
+MAPPING_NAME = "CelebA-HQ-to-animeparse-mapping.csv"
+_PER_FOLDER = 2000  # the dataset's 0/ .. 14/ folders hold 2000 ids each
 _DETECT_PART = re.compile(r"^\d+_[a-z_]+\.png$")
 # reading is looser than detection so that oddly named parts ("00000_Hair2.png") reach the unknown-name check
 _PART = re.compile(r"^(\d+)_(.+)\.png$", re.IGNORECASE)
@@ -269,11 +300,61 @@ def _resize_bool(region: npt.NDArray[np.bool_], size_wh: tuple[int, int]) -> npt
     return np.asarray(img.resize(size_wh, Image.Resampling.NEAREST)) != 0
 
 
-# -- writing (the export engine does the work: parallel, streaming, atomic) ----------------------------------------
+# -- writing (the export engine runs these: parallel, streaming, atomic) -----------------------------------------
 def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
     """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as CelebAMask-HQ part masks.
 
     Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
-    from ..export import ExportConfig, export
+    return export_to(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress)
 
-    return export(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress).out
+
+def image_relpath(job: SampleJob, config: ExportConfig) -> str:
+    return f"{IMAGE_DIR}/{job.index}{job.ext}"
+
+
+def part_name(labelmap: LabelMap, class_id: int) -> str:
+    """File name part for a class id: the class name, or ``ignore`` for 255 (``__ignore__`` if a class is
+    called ``ignore``; both are ignore names to every animeparse reader)."""
+    if class_id == IGNORE_INDEX:
+        return "ignore" if "ignore" not in labelmap else "__ignore__"
+    return labelmap.name_of(class_id)
+
+
+def check_names(labelmap: LabelMap) -> None:
+    """Class names become file names: refuse the ones that cannot be one (or that the reader would split)."""
+    bad = [c.name for c in labelmap.classes
+           if not c.name or any(ch in c.name for ch in "/\\\x00") or c.name != c.name.strip()]
+    if bad:
+        raise ExportError(f"class names {bad} cannot be part file names (<index>_<name>.png); rename them in a label "
+                          "map copy or export another format")
+
+
+def work(job: SampleJob, ctx: WorkContext) -> WorkResult:
+    """Write every present part of one sample as a 0/255 L-mode PNG and place its image (runs in a worker)."""
+    mask = read_job_mask(job)
+    folder = Path(ctx.root) / MASK_DIR / str(job.index // _PER_FOLDER)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = 0
+    for class_id in present_ids(mask):
+        if class_id == 0:
+            continue
+        part = (mask == class_id).view("uint8") * 255  # bool -> 0/255 in one multiply (a copy, not a view)
+        (folder / f"{job.index:05d}_{part_name(ctx.labelmap, class_id)}.png").write_bytes(encode_mask_png(part))
+        files += 1
+    placed, fallback = place_image(job, ctx)
+    return WorkResult(files=files + placed, link_fallback=fallback)
+
+
+def open_sink(root: Path, ctx: WorkContext, jobs: Sequence[SampleJob]) -> FileSink:
+    check_names(ctx.labelmap)
+    (root / MASK_DIR).mkdir()
+    if ctx.config.images != "none":
+        (root / IMAGE_DIR).mkdir()
+    with open(root / MAPPING_NAME, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["idx", "sample_id", "name", "split", "file_name"])
+        for j in jobs:
+            writer.writerow([j.index, j.sample_id, j.name, j.split, j.image_out])
+    sink = FileSink()
+    sink.files = 1
+    return sink

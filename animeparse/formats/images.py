@@ -18,13 +18,14 @@ from ..errors import FormatError
 from ..facecrop import FaceCropConfig, cascade_info, detect_faces, load_cascade, square_crop_box
 from ..imageio import IMAGE_EXTENSIONS, read_image
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions, outside_symlink_error
+from .base import FormatSpec, Item, ReadOptions, outside_symlink_error
 
-__all__ = ["NAME", "detect", "read", "list_images"]
+__all__ = ["NAME", "FORMAT", "detect", "read", "list_images"]
 
 log = logging.getLogger(__name__)
 
 NAME = "images"
+FORMAT = FormatSpec(name=NAME, reads=True)
 _DETECT_BUDGET = 2000  # directory entries detect() may look at before giving up: it must stay cheap
 
 

@@ -17,13 +17,15 @@ from typing import Any
 from PIL import Image
 
 from ..errors import FormatError
-from ..imageio import IMAGE_EXTENSIONS, encode_mask_png
+from ..imageio import IMAGE_EXTENSIONS
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions, outside_symlink_error, write_folder_pair
+from .base import FormatSpec, Item, ReadOptions, outside_symlink_error
+from .writing import ExportConfig, export_to
 
-__all__ = ["NAME", "detect", "read", "write", "folder_pairs", "first_mask_mode"]
+__all__ = ["NAME", "FORMAT", "detect", "read", "write", "folder_pairs", "first_mask_mode"]
 
 NAME = "index-folder"
+FORMAT = FormatSpec(name=NAME, reads=True)
 _PAIRS = [("images", "masks"), ("JPEGImages", "SegmentationClass"), ("img", "mask"), ("image", "label"),
           ("images", "labels"), ("images", "annotations")]
 _DANBOORU = re.compile(r"^anime_face_(.+)$")
@@ -91,5 +93,6 @@ def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions())
 
 
 def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write ``images/`` + ``masks/`` (L-mode PNGs, pixel = class id: what training code reads) for ``layer``."""
-    return write_folder_pair(ds, out, layer=layer, encode_mask=encode_mask_png, progress=progress)
+    """Write ``images/`` + ``masks/`` (L-mode PNGs, pixel = class id: what training code reads) for ``layer``:
+    the ``index-png`` export (:mod:`.index_png`, which adds ``labelmap.json`` and split lists); returns ``out``."""
+    return export_to(ds, out, ExportConfig(format="index-png", layer=layer), progress=progress)

@@ -11,8 +11,9 @@ The list of ints is a byte string (0..255 each) holding a "thi.ng/rle-pack" stre
 Label Studio's Python converter (``label_studio_sdk.converter.brush``, formerly ``label_studio_converter.brush``)
 encodes every single value as a literal run of 1, always pads with 1..8 zero bits (a whole zero byte when the stream
 ends on a byte boundary) and writes its mask's value into all four channels (``mask2rle``). :func:`encode_rle`
-reproduces that output bit for bit; :func:`decode_rle` reads any valid stream, including the browser's, which
-groups literals.
+(:func:`encode_mask_rle` for an HxW mask, :func:`encode_flat` for any byte list) reproduces that output bit for bit;
+:func:`decode_rle` reads any valid stream, including the browser's, which groups literals. This is the one brush
+RLE codec: the labelstudio reader and writer, ``ls push`` and ``ls pull`` all use it.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import numpy.typing as npt
 
 from ..errors import FormatError
 
-__all__ = ["decode_rle", "encode_rle", "rle_to_alpha", "decode_flat", "encode_flat"]
+__all__ = ["decode_rle", "encode_rle", "encode_mask_rle", "rle_to_alpha", "decode_flat", "encode_flat"]
 
 _HEADER_BITS = 32 + 5 + 4 * 4
-# the converter's fixed parameters: word size 8, run size classes of 3/4/8/16 bits (runs up to 8/16/256/65536)
+# the converter's fixed parameters: word size 8, run size classes of 3/4/8/16 bits (runs up to 8/16/256/65536);
+# the header after its 32-bit value count stores them minus 1: 5 bits word size, 4 x 4 bits run sizes
 _WORD_SIZE = 8
-_RUN_SIZE_BITS = (3, 4, 8, 16)
+_SIZE_BITS = np.array([3, 4, 8, 16], np.int64)
+_HEADER_REST = ((_WORD_SIZE - 1) << 16) | (2 << 12) | (3 << 8) | (7 << 4) | 15
 _MAX_RUN = 1 << 16
 
 
@@ -164,48 +167,71 @@ def encode_flat(values: npt.ArrayLike) -> list[int]:
     if arr.size >= 1 << 32:
         raise ValueError(f"brush RLE holds at most 2**32 - 1 values, got {arr.size}")
     arr = arr.astype(np.uint8, copy=False)
-
     ends = np.append(np.flatnonzero(arr[1:] != arr[:-1]), arr.size - 1)
-    lengths = np.diff(np.append(-1, ends))
-    vals = arr[ends].astype(np.uint64)
-    # Runs over 256 use the 16-bit class; the converter splits runs over 65536 into full 65536 chunks first and
-    # writes the tail in the 16-bit class too, however short it is.
-    extra = np.where(lengths > 256, (lengths - 1) // _MAX_RUN, 0)
-    count = lengths - extra * _MAX_RUN - 1
-    # (prefix, prefix bits) per class: flag + 2-bit class + count; a lone value is a literal run of 1 (flag 0)
-    classes = [lengths == 1, lengths <= 8, lengths <= 16, lengths <= 256]
-    prefix = np.select(classes, [np.zeros_like(count), (0b100 << 3) | count, (0b101 << 4) | count,
-                                 (0b110 << 8) | count], (0b111 << 16) | count).astype(np.uint64)
-    prefix_bits = np.select(classes, [6, 6, 7, 11], 19)
-    full_chunk = np.uint64(((0b111 << 16) | (_MAX_RUN - 1)) << _WORD_SIZE)
-    last_code = (prefix << np.uint64(_WORD_SIZE)) | vals
-
-    # codes in stream order: each run's full chunks, then its last code
-    per_run = extra + 1
-    run_of = np.repeat(np.arange(lengths.size), per_run)
-    is_last = np.zeros(run_of.size, bool)
-    is_last[np.cumsum(per_run) - 1] = True
-    codes = np.where(is_last, last_code[run_of], full_chunk | vals[run_of])
-    code_bits = np.where(is_last, prefix_bits[run_of] + _WORD_SIZE, 19 + _WORD_SIZE)
-
-    header = (arr.size << 21) | ((_WORD_SIZE - 1) << 16)
-    for s, b in zip((12, 8, 4, 0), _RUN_SIZE_BITS):
-        header |= (b - 1) << s
-    parts = [_code_bits(np.asarray([header], np.uint64), np.asarray([_HEADER_BITS]))]
-    chunk = 1 << 16  # bounds the per-bit temporaries (16 bytes per bit) for incompressible inputs
-    for start in range(0, codes.size, chunk):
-        parts.append(_code_bits(codes[start:start + chunk], code_bits[start:start + chunk]))
-    total = sum(p.size for p in parts)
-    parts.append(np.zeros(8 - total % 8, np.uint8))  # always 1..8 zero bits: the converter's padding rule
-    return np.packbits(np.concatenate(parts)).tolist()
+    return _encode_runs(np.diff(ends, prepend=-1), arr[ends].astype(np.int64), total=arr.size)
 
 
-def _code_bits(codes: npt.NDArray[np.uint64], n_bits: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
-    """Expand codes into their bits, MSB first, concatenated: one uint8 0/1 per bit."""
-    n_bits = n_bits.astype(np.int64)
-    within = np.arange(int(n_bits.sum())) - np.repeat(np.cumsum(n_bits) - n_bits, n_bits)
-    shift = (np.repeat(n_bits, n_bits) - 1 - within).astype(np.uint64)
-    return ((np.repeat(codes, n_bits) >> shift) & np.uint64(1)).astype(np.uint8)
+def encode_mask_rle(mask_hw: npt.NDArray[np.uint8]) -> list[int]:
+    """Label Studio brush RLE of an HxW uint8 mask, its value written into all four channels (``mask2rle``).
+
+    What ``ls push`` and the labelstudio export send. The same stream as ``encode_flat(np.repeat(mask, 4))``,
+    found without the repeat: the stream's runs are the pixel runs times four, so they are taken from the HxW array
+    (a quarter of the values).
+    """
+    flat = np.ascontiguousarray(mask_hw, dtype=np.uint8).ravel()
+    if mask_hw.ndim != 2 or flat.size == 0:
+        raise ValueError(f"encode_mask_rle needs a non-empty HxW array, got shape {mask_hw.shape}")
+    if flat.size * 4 >= 1 << 32:
+        raise ValueError(f"brush RLE holds at most 2**32 - 1 values, got {flat.size * 4}")
+    ends = np.append(np.flatnonzero(flat[1:] != flat[:-1]), flat.size - 1)
+    return _encode_runs(np.diff(ends, prepend=-1) * 4, flat[ends].astype(np.int64), total=flat.size * 4)
+
+
+def _encode_runs(lengths: npt.NDArray[np.int64], values: npt.NDArray[np.int64], *, total: int) -> list[int]:
+    """The converter's stream for runs of 8-bit ``values`` with ``lengths`` (>= 1, summing to ``total``).
+
+    Per run: flag, 2-bit size class ``c`` (runs up to 8, 16, 256, longer), ``n - 1`` in 3/4/8/16 bits, the value;
+    a lone value is a literal run of 1 (flag 0, class 0). Runs over 65536 are written as full 65536-value chunks
+    first, then the rest, in the 16-bit class however short it is (the converter's rule).
+    """
+    cls = (lengths > 8).astype(np.int64) + (lengths > 16) + (lengths > 256)
+    extra = np.where(cls == 3, (lengths - 1) >> 16, 0)
+    count = lengths - (extra << 16) - 1
+    size_bits = _SIZE_BITS[cls]
+    literal = lengths == 1
+    codes = np.where(literal, values, ((((4 | cls) << size_bits) | count) << _WORD_SIZE) | values)
+    bits = np.where(literal, 3 + 3 + _WORD_SIZE, 3 + size_bits + _WORD_SIZE)
+    if extra.any():
+        per_run = extra + 1
+        run_of = np.repeat(np.arange(lengths.size), per_run)
+        is_last = np.zeros(run_of.size, bool)
+        is_last[np.cumsum(per_run) - 1] = True
+        full_chunk = ((0b111 << 16) | (_MAX_RUN - 1)) << _WORD_SIZE
+        codes = np.where(is_last, codes[run_of], full_chunk | values[run_of])
+        bits = np.where(is_last, bits[run_of], 3 + 16 + _WORD_SIZE)
+    n_bytes = (_HEADER_BITS + int(bits.sum())) // 8 + 1  # always 1..8 zero bits of padding: the converter's rule
+    return _pack(codes, bits, n_bytes, count=total)
+
+
+def _pack(codes: npt.NDArray[np.int64], bits: npt.NDArray[np.int64], n_bytes: int, *, count: int) -> list[int]:
+    """The 53-bit header (32-bit value ``count``, then word size and run size classes) and the codes (each at most
+    32 bits), most significant bit first, in ``n_bytes`` zero-padded bytes.
+
+    Codes are placed into 32-bit words with one ``bincount`` rather than expanded bit by bit: the bits of different
+    codes never overlap, so adding them is OR-ing them, and float64 adds integers below 2**53 exactly.
+    """
+    start = np.cumsum(bits) - bits + _HEADER_BITS
+    word = start >> 5
+    end_in_word = (start & 31) + bits  # 1..63: a code spills into the next word when this passes 32
+    spill = np.maximum(end_in_word - 32, 0)
+    head = np.where(spill > 0, codes >> spill, codes << np.maximum(32 - end_in_word, 0))
+    tail = (codes & ((1 << spill) - 1)) << (32 - spill)
+    n_words = (n_bytes + 3) // 4 + 1
+    words = np.bincount(np.concatenate([word, word + 1]), weights=np.concatenate([head, tail]).astype(np.float64),
+                        minlength=n_words)
+    words[0] += count
+    words[1] += _HEADER_REST << 11  # the first code starts right after bit 53
+    return list(words.astype(">u4").tobytes()[:n_bytes])
 
 
 def encode_rle(rgba_or_alpha: npt.NDArray[np.integer]) -> list[int]:
@@ -216,9 +242,9 @@ def encode_rle(rgba_or_alpha: npt.NDArray[np.integer]) -> list[int]:
     """
     arr = np.asarray(rgba_or_alpha)
     if arr.ndim == 2:
-        flat = np.repeat(arr.ravel(), 4)
-    elif arr.ndim == 3 and arr.shape[2] == 4:
-        flat = arr.ravel()
-    else:
-        raise ValueError(f"encode_rle needs an HxW or HxWx4 array, got shape {arr.shape}")
-    return encode_flat(flat)
+        if arr.size == 0 or arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > 255:
+            return encode_flat(np.repeat(arr.ravel(), 4))  # refused there, with its message
+        return encode_mask_rle(arr)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        return encode_flat(arr.ravel())
+    raise ValueError(f"encode_rle needs an HxW or HxWx4 array, got shape {arr.shape}")

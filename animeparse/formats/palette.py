@@ -11,22 +11,21 @@ store's label map and whose values are one colour or a list of colours.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ..errors import FormatError, LabelMapError
 from ..fsutil import read_json
 from ..labelmap import LabelMap
-from .base import Item, ReadOptions, write_folder_pair
+from .base import FormatSpec, Item, ReadOptions
 from .index_folder import first_mask_mode, folder_pairs, pairs_to_items
+from .writing import ExportConfig, export_to
 
-__all__ = ["NAME", "detect", "read", "write", "load_palette"]
+__all__ = ["NAME", "FORMAT", "detect", "read", "write", "load_palette"]
 
 NAME = "palette"
+FORMAT = FormatSpec(name=NAME, reads=True)
 
 
 def detect(src: Path) -> float:
@@ -86,12 +85,6 @@ def _rgb(value: object, *, path: Path, key: str) -> tuple[int, int, int]:
 
 
 def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write ``images/`` + ``masks/`` as RGB PNGs in the label map's colours (255 = white) for ``layer``."""
-    colours = ds.labelmap.colors_array()
-
-    def encode(mask_hw: Any) -> bytes:
-        buf = io.BytesIO()
-        Image.fromarray(colours[mask_hw]).save(buf, format="PNG")
-        return buf.getvalue()
-
-    return write_folder_pair(ds, out, layer=layer, encode_mask=encode, progress=progress)
+    """Write ``images/`` + ``masks/`` as RGB PNGs in the label map's colours (255 = white) for ``layer``: the
+    ``index-png`` export in its ``rgb`` mode (:mod:`.index_png`); returns ``out``."""
+    return export_to(ds, out, ExportConfig(format="index-png", layer=layer, palette_mode="rgb"), progress=progress)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..distributed.session import EngineConfig
 from ..errors import AnimeparseError, FormatError, LabelMapError
-from ..formats import FORMATS, detect_format
+from ..formats import READERS, detect_format
 from ..formats.base import ClassNames, Item, ReadOptions
 from ..fsutil import TMP_SUFFIX
 from ..labelmap import IGNORE_INDEX, Remap
@@ -84,9 +84,9 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
         raise AnimeparseError(f"on_error must be 'fail' or 'skip', got {config.on_error!r}")
     name = detect_format(src) if config.format == "auto" else config.format
     if name is None:
-        raise FormatError(f"no reader recognises this source; pass --format (one of {', '.join(FORMATS)})", path=src)
-    if name not in FORMATS:
-        raise FormatError(f"unknown format {name!r}; use one of {', '.join(FORMATS)}", path=src)
+        raise FormatError(f"no reader recognises this source; pass --format (one of {', '.join(READERS)})", path=src)
+    if name not in READERS:
+        raise FormatError(f"unknown format {name!r}; use one of {', '.join(READERS)}", path=src)
     log.info("%s: reading as %s", src, name)
     # the run row is written only once the run is accepted: a refused ingest leaves the store byte-identical
     run_id = new_run_id("import")
@@ -142,7 +142,7 @@ def _check(ds: Dataset, src: Path, name: str, config: IngestConfig, ctx: WorkerC
     index.add_many([(s.id, s.dup_group, s.phash) for s in ds.samples()])
     groups: dict[str, str] = {}
     in_run: set[str] = set()
-    items = FORMATS[name].read(src, labelmap=ds.labelmap, options=ctx.options)
+    items = READERS[name].read(src, labelmap=ds.labelmap, options=ctx.options)
     # results closed before the staging folder is removed: no worker may still be writing into it
     with open(spool, "wb") as out, contextlib.closing(prepare(items, ctx)) as results:
         for item, prepared, findings in results:

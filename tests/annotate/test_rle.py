@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animeparse.annotate.rle import encode_mask_rle
-from animeparse.formats.lsrle import decode_rle, encode_rle
+from animeparse.formats.lsrle import decode_rle, encode_mask_rle, encode_rle
 from animeparse.synth import generate_face
 
 RNG = np.random.default_rng(0)

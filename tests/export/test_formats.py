@@ -15,7 +15,7 @@ from PIL import Image
 from animeparse import Dataset, load_labelmap
 from animeparse.export import EXPORTERS, ExportConfig, ExportError, export
 from animeparse.export.base import SampleJob, WorkContext, palette_png_to_grey
-from animeparse.export.celebamask import work as celebamask_work
+from animeparse.formats.celebamask import work as celebamask_work
 from animeparse.formats.lsrle import encode_rle, rle_to_alpha
 from animeparse.imageio import encode_mask_png, read_mask
 

@@ -16,7 +16,7 @@ from PIL import Image
 from animeparse import Dataset, MaskInput, load_labelmap
 from animeparse.cli.main import cli
 from animeparse.export import ExportConfig, ExportError, export
-from animeparse.export import parquet as parquet_module
+from animeparse.formats import parquet as parquet_module
 from animeparse.store.prepare import prepare_sample
 from animeparse.synth import generate_face
 

@@ -1,7 +1,7 @@
 """Fuzz: COCO RLE, our encoder and decoder against pycocotools (the reference) and a plain numpy model.
 
 COCO RLE walks the mask column by column (Fortran order), background run first. The export encodes with
-:func:`animeparse.export.coco.encode_mask_annotations`; the reader checks run lengths with
+:func:`animeparse.formats.coco.encode_mask_annotations`; the reader checks run lengths with
 :func:`animeparse.formats.coco.rle_run_lengths` (its own parser of the compressed string) and then lets
 pycocotools' C decoder, which trusts them, paint the mask (:func:`~animeparse.formats.coco.rle_to_mask`).
 """
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from pycocotools import mask as coco_mask
 
 from animeparse.errors import FormatError
-from animeparse.export.coco import encode_mask_annotations
-from animeparse.formats.coco import _counts_from_string, rle_run_lengths, rle_to_mask
+from animeparse.formats.coco import encode_mask_annotations, rle_run_lengths, rle_to_mask
+from animeparse.formats.coco.reader import _counts_from_string
 
 from .fuzzkit import binary_masks, fuzz, label_masks, tally
 

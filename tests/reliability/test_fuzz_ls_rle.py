@@ -1,4 +1,4 @@
-"""Fuzz: Label Studio brush RLE (:mod:`animeparse.formats.lsrle`, :mod:`animeparse.annotate.rle`) against
+"""Fuzz: Label Studio brush RLE (:mod:`animeparse.formats.lsrle`: ``encode_rle``, ``encode_mask_rle``) against
 label-studio-sdk's own converter (``label_studio_sdk.converter.brush``: ``encode_rle``, ``mask2rle``,
 ``decode_rle``).
 
@@ -16,10 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from animeparse.annotate.rle import encode_mask_rle
 from animeparse.errors import FormatError
-from animeparse.formats.labelstudio import _region
-from animeparse.formats.lsrle import decode_flat, decode_rle, encode_flat, encode_rle, rle_to_alpha
+from animeparse.formats.labelstudio.reader import _region
+from animeparse.formats.lsrle import decode_flat, decode_rle, encode_flat, encode_mask_rle, encode_rle, rle_to_alpha
 
 from .fuzzkit import fuzz, label_masks, tally
 

@@ -32,13 +32,15 @@ import pyarrow.parquet as pq
 
 from ..store import Dataset
 from ..store.records import MaskRecord, RunRecord, Sample
-from .base import ExportConfig, ExportError
+from .base import FormatSpec
+from .writing import ExportConfig, ExportError
 
-__all__ = ["NAME", "OPTIONS", "MANIFEST_ONLY", "SAMPLES_SCHEMA", "MASKS_SCHEMA", "RUNS_SCHEMA", "write_manifest"]
+__all__ = ["NAME", "FORMAT", "MANIFEST_ONLY", "SAMPLES_SCHEMA", "MASKS_SCHEMA", "RUNS_SCHEMA", "write_manifest"]
 
 NAME = "parquet"
-OPTIONS: frozenset[str] = frozenset()
-MANIFEST_ONLY = True  # the engine calls write_manifest instead of planning per-sample jobs
+# manifest only: the engine calls write_manifest instead of planning per-sample jobs
+FORMAT = FormatSpec(name=NAME, writes=True, manifest_only=True)
+MANIFEST_ONLY = FORMAT.manifest_only
 ROW_GROUP = 65536  # rows buffered per write: memory stays flat in the store's size
 _COMPRESSION = "zstd"
 

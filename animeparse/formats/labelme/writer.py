@@ -17,9 +17,11 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..labelmap import IGNORE_INDEX
-from .base import (
+from ...labelmap import IGNORE_INDEX
+from ..contours import region_polygons
+from ..writing import (
     ExportConfig,
+    FileSink,
     SampleJob,
     WorkContext,
     WorkResult,
@@ -28,13 +30,9 @@ from .base import (
     present_ids,
     read_job_mask,
 )
-from .contours import region_polygons
-from .danbooru import FileSink
 
-__all__ = ["NAME", "OPTIONS", "image_relpath", "work", "open_sink", "LABELME_VERSION"]
+__all__ = ["image_relpath", "work", "open_sink", "LABELME_VERSION"]
 
-NAME = "labelme"
-OPTIONS: frozenset[str] = frozenset()
 LABELME_VERSION = "5.5.0"  # the file format written (shapes with description/flags/mask keys)
 
 

@@ -24,11 +24,11 @@ import numpy as np
 import numpy.typing as npt
 from pycocotools import mask as coco_mask
 
-from ..errors import FormatError
-from ..imageio import IMAGE_EXTENSIONS, image_size_wh
-from ..labelmap import LabelMap
-from ..rasterize import compose_by_priority, polygon_to_mask
-from .base import (
+from ...errors import FormatError
+from ...imageio import IMAGE_EXTENSIONS, image_size_wh
+from ...labelmap import LabelMap
+from ...rasterize import compose_by_priority, polygon_to_mask
+from ..base import (
     ClassNames,
     Item,
     ReadOptions,
@@ -38,11 +38,10 @@ from .base import (
     load_json_file,
 )
 
-__all__ = ["NAME", "detect", "read", "rle_to_mask", "rle_run_lengths"]
+__all__ = ["detect", "read", "rle_to_mask", "rle_run_lengths"]
 
 log = logging.getLogger(__name__)
 
-NAME = "coco"
 _PEEK_BYTES = 256 * 1024
 # files up to this size are parsed in full by detect(): certain, and still cheap
 _PARSE_LIMIT = 4 * 1024 * 1024
@@ -363,13 +362,3 @@ def _read_results(entries: list[Any], path: Path, *, labelmap: LabelMap, options
                                          path=path))
             continue
         yield Item(image_path=image_path, name=image_path.name, mask_hw=mask, mask_source=str(path), meta=meta)
-
-
-# -- writing (the export engine does the work: parallel, streaming, atomic) ----------------------------------------
-def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as COCO JSON with compressed RLE.
-
-    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
-    from ..export import ExportConfig, export
-
-    return export(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress).out

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import ExportConfig, SampleJob, WorkContext, WorkResult, place_image, write_index_mask
+from .base import FormatSpec
+from .writing import ExportConfig, FileSink, SampleJob, WorkContext, WorkResult, place_image, write_index_mask
 
-__all__ = ["NAME", "OPTIONS", "image_relpath", "work", "open_sink"]
+__all__ = ["NAME", "FORMAT", "image_relpath", "work", "open_sink"]
 
 NAME = "danbooru-parsing"
-OPTIONS: frozenset[str] = frozenset()
+FORMAT = FormatSpec(name=NAME, writes=True, lossless=True, read_by="index-folder")
 
 
 def image_relpath(job: SampleJob, config: ExportConfig) -> str:
@@ -27,23 +28,6 @@ def work(job: SampleJob, ctx: WorkContext) -> WorkResult:
     write_index_mask(job, Path(ctx.root) / f"anime_seg_{job.split}" / f"{job.stem}.png")
     files, fallback = place_image(job, ctx)
     return WorkResult(files=files + 1, link_fallback=fallback)
-
-
-class FileSink:
-    """For formats whose workers write every file themselves: the driver only counts."""
-
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-        self.files = 0
-
-    def add(self, job: SampleJob, result: WorkResult) -> None:
-        self.files += result.files
-
-    def finish(self) -> dict[str, int]:
-        return {"files": self.files}
-
-    def close(self) -> None:
-        pass
 
 
 def open_sink(root: Path, ctx: WorkContext, jobs: Sequence[SampleJob]) -> FileSink:

@@ -26,10 +26,10 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from ..formats.lsrle import encode_rle
-from ..fsutil import naming_errors
-from ..labelmap import LabelMap
-from .base import (
+from ...fsutil import naming_errors
+from ...labelmap import LabelMap
+from ..lsrle import encode_rle
+from ..writing import (
     ExportConfig,
     SampleJob,
     WorkContext,
@@ -40,10 +40,8 @@ from .base import (
     read_job_mask,
 )
 
-__all__ = ["NAME", "OPTIONS", "image_relpath", "work", "open_sink", "label_config", "TASKS_NAME", "resolve_as"]
+__all__ = ["image_relpath", "work", "open_sink", "label_config", "TASKS_NAME", "resolve_as"]
 
-NAME = "labelstudio"
-OPTIONS = frozenset({"ls_as"})
 TASKS_NAME = "tasks.json"
 CONFIG_NAME = "label_config.xml"
 _SEP = (",", ":")

@@ -24,18 +24,17 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import FormatError
-from ..fsutil import atomic_write_bytes
-from ..imageio import image_size_wh
-from ..labelmap import LabelMap
-from ..rasterize import circle_to_mask, compose_by_priority, polygon_to_mask, rectangle_to_mask
-from .base import ClassNames, Item, ReadOptions, check_image_size, error_detail, find_annotated_image, load_json_file
+from ...errors import FormatError
+from ...fsutil import atomic_write_bytes
+from ...imageio import image_size_wh
+from ...labelmap import LabelMap
+from ...rasterize import circle_to_mask, compose_by_priority, polygon_to_mask, rectangle_to_mask
+from ..base import ClassNames, Item, ReadOptions, check_image_size, error_detail, find_annotated_image, load_json_file
 
-__all__ = ["NAME", "detect", "read", "mask_shape_to_mask"]
+__all__ = ["detect", "read", "mask_shape_to_mask"]
 
 log = logging.getLogger(__name__)
 
-NAME = "labelme"
 _AREA_TYPES = frozenset({"polygon", "rectangle", "circle", "mask"})
 _SKIPPED_TYPES = frozenset({"line", "linestrip", "point", "points"})
 _PEEK_BYTES = 64 * 1024
@@ -310,13 +309,3 @@ def _item(path: Path, data: dict[str, Any] | FormatError, has_data: bool, *, roo
         return Item(image_path=image_path, name=name, mask_source=str(path), meta=meta, error=error)
     meta["skipped_shapes"] = skipped
     return Item(image_path=image_path, name=name, mask_hw=mask, mask_source=str(path), meta=meta)
-
-
-# -- writing (the export engine does the work: parallel, streaming, atomic) ----------------------------------------
-def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as LabelMe polygons (lossy).
-
-    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
-    from ..export import ExportConfig, export
-
-    return export(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress).out

@@ -25,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 from pycocotools import mask as coco_mask
 
-from .. import __version__
-from ..fsutil import naming_errors
-from .base import (
+from ... import __version__
+from ...fsutil import naming_errors
+from ..contours import region_polygons
+from ..writing import (
     ExportConfig,
     SampleJob,
     WorkContext,
@@ -37,14 +38,11 @@ from .base import (
     present_ids,
     read_job_mask,
 )
-from .contours import region_polygons
 
-__all__ = ["NAME", "OPTIONS", "image_relpath", "json_name", "work", "open_sink", "encode_mask_annotations"]
+__all__ = ["image_relpath", "json_name", "work", "open_sink", "encode_mask_annotations"]
 
 log = logging.getLogger(__name__)
 
-NAME = "coco"
-OPTIONS = frozenset({"instances", "polygons", "include_background", "info"})
 _SEP = (",", ":")
 
 

@@ -4,13 +4,14 @@ Layout::
 
     images/<stem><ext>      the stored image files
     masks/<stem>.png        8-bit index PNGs: pixel = class id, 255 = ignore; L-mode (default) or P-mode
+                            (or, library only, RGB PNGs in the label map's colours: ``palette_mode="rgb"``)
     labelmap.json           the store's locked label map (ids, names, colours, priorities)
     splits/<split>.txt      the stems of each split, one per line, sorted (VOC's ImageSets style)
 
-It differs from the ``index-folder`` writer (:mod:`animeparse.formats.index_folder`) by the label map and split
-lists, P-mode on request, the split/layer filters and the parallel, streaming engine; both are read back by the
-``index-folder`` reader. P-mode (``palette_mode="p"``) shows colours in any viewer, but loaders that call
-``.convert('L')`` or ``cv2.imread(path, 0)`` turn it into luminance: keep L-mode for training.
+The one writer of image + mask folder pairs: ``index-folder``'s ``write`` runs it in L-mode and ``palette``'s in
+RGB mode (``rgb``: ignore is white; read back by the ``palette`` reader, not by ``index-folder``). P-mode
+(``palette_mode="p"``) shows colours in any viewer, but loaders that call ``.convert('L')`` or
+``cv2.imread(path, 0)`` turn it into luminance: keep L-mode for training.
 Lossless: re-ingesting gives the store's masks back (the split lists are not read back; every sample is train).
 """
 
@@ -20,13 +21,24 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import ExportConfig, SampleJob, WorkContext, WorkResult, place_image, write_index_mask
-from .danbooru import FileSink
+from ..fsutil import naming_errors
+from ..imageio import encode_rgb_png
+from .base import FormatSpec
+from .writing import (
+    ExportConfig,
+    FileSink,
+    SampleJob,
+    WorkContext,
+    WorkResult,
+    place_image,
+    read_job_mask,
+    write_index_mask,
+)
 
-__all__ = ["NAME", "OPTIONS", "image_relpath", "work", "open_sink"]
+__all__ = ["NAME", "FORMAT", "image_relpath", "work", "open_sink"]
 
 NAME = "index-png"
-OPTIONS = frozenset({"palette_mode"})
+FORMAT = FormatSpec(name=NAME, writes=True, lossless=True, options=frozenset({"palette_mode"}), read_by="index-folder")
 
 
 def image_relpath(job: SampleJob, config: ExportConfig) -> str:
@@ -35,8 +47,14 @@ def image_relpath(job: SampleJob, config: ExportConfig) -> str:
 
 def work(job: SampleJob, ctx: WorkContext) -> WorkResult:
     """Write the sample's index mask and place its image (runs in a worker)."""
-    palette = ctx.labelmap.palette() if ctx.config.palette_mode == "p" else None
-    write_index_mask(job, Path(ctx.root) / "masks" / f"{job.stem}.png", palette=palette)
+    dst = Path(ctx.root) / "masks" / f"{job.stem}.png"
+    if ctx.config.palette_mode == "rgb":
+        colours = ctx.labelmap.colors_array()[read_job_mask(job)]
+        with naming_errors(dst):
+            dst.write_bytes(encode_rgb_png(colours))
+    else:
+        palette = ctx.labelmap.palette() if ctx.config.palette_mode == "p" else None
+        write_index_mask(job, dst, palette=palette)
     files, fallback = place_image(job, ctx)
     return WorkResult(files=files + 1, link_fallback=fallback)
 

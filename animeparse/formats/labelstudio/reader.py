@@ -24,18 +24,17 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from ..errors import AnimeparseError, FormatError
-from ..imageio import IMAGE_EXTENSIONS, image_size_wh
-from ..labelmap import LabelMap
-from ..rasterize import compose_by_priority, polygon_to_mask, rectangle_to_mask
-from .base import ClassNames, Item, ReadOptions, safe_join
-from .lsrle import rle_to_alpha
+from ...errors import AnimeparseError, FormatError
+from ...imageio import IMAGE_EXTENSIONS, image_size_wh
+from ...labelmap import LabelMap
+from ...rasterize import compose_by_priority, polygon_to_mask, rectangle_to_mask
+from ..base import ClassNames, Item, ReadOptions, safe_join
+from ..lsrle import rle_to_alpha
 
-__all__ = ["NAME", "detect", "read", "SHAPE_TYPES"]
+__all__ = ["detect", "read", "SHAPE_TYPES"]
 
 log = logging.getLogger(__name__)
 
-NAME = "labelstudio"
 # labelled tools (BrushLabels, ...) carry their label in value[type]; the bare tools (Brush, ...) get it from a
 # "labels" result with the same id
 SHAPE_TYPES = frozenset({"brushlabels", "polygonlabels", "rectanglelabels", "ellipselabels",
@@ -371,13 +370,3 @@ def _number(value: Mapping[str, Any], key: str, src: Path) -> float:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
         raise FormatError(f"{key} must be a finite number, got {v!r}", path=src)
     return float(v)
-
-
-# -- writing (the export engine does the work: parallel, streaming, atomic) ----------------------------------------
-def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as a Label Studio task list.
-
-    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
-    from ..export import ExportConfig, export
-
-    return export(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress).out
