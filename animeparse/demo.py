@@ -75,7 +75,7 @@ def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
                 result.facts[f"export {fmt}"] = f"{done.samples} samples"
             result.outputs[f"export ({fmt})"] = out
         result.info = ds.info()
-    from .pseudo import PseudoConfig, contact_sheet, make_manga
+    from .translate.pseudo import PseudoConfig, contact_sheet, make_manga
 
     manga = make_manga(store, root / "manga", config=PseudoConfig(seed=seed), progress=bar("pseudo manga"))
     result.facts["pseudo manga"] = (f"{manga.translated} translated, {manga.skipped_existing} already there "

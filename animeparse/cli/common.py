@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
+
+from ..executor import EngineConfig
 
 
 def is_quiet() -> bool:
@@ -71,10 +75,23 @@ class StageBars:
 
 def engine_options(*, workers: bool = True) -> Callable[[Callable[..., object]], Callable[..., object]]:
     """``--engine``, ``--ray-address``, ``--gpus-per-worker``, ``--cpus-per-worker``, ``--worker-store`` (and
-    ``--workers`` unless the command has its own): the command receives them as keyword arguments of the same names
-    (``engine``, ``ray_address``, ...); build :class:`animeparse.distributed.EngineConfig` from them."""
+    ``--workers`` unless the command has its own), built into one :class:`animeparse.executor.EngineConfig` that
+    the command receives as ``engine_config`` (not checked: the library checks it where the command's order of
+    errors wants). A command with its own ``--workers`` (local processes) keeps it, and it sizes the Ray work only
+    with ``--engine ray``."""
 
-    def decorate(f: Callable[..., object]) -> Callable[..., object]:
+    def decorate(command: Callable[..., object]) -> Callable[..., object]:
+        @functools.wraps(command)
+        def f(*args: Any, **kwargs: Any) -> object:
+            engine = kwargs.pop("engine")
+            ray_workers = kwargs.pop("workers") if workers else kwargs.get("workers")
+            config = EngineConfig(engine=engine, ray_address=kwargs.pop("ray_address"),
+                                  workers=ray_workers if workers or engine == "ray" else None,
+                                  gpus_per_worker=kwargs.pop("gpus_per_worker"),
+                                  cpus_per_worker=kwargs.pop("cpus_per_worker"),
+                                  worker_store=kwargs.pop("worker_store"))
+            return command(*args, engine_config=config, **kwargs)
+
         opts = [
             click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                          help="Run here (local) or spread the work over a Ray cluster (ray; the store must be on a "

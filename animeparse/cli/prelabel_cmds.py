@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..executor import EngineConfig
 from .common import echo_table, engine_options, progress_bar
 
 _DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
@@ -99,9 +100,8 @@ def _device(device: str, gpu: bool) -> str:
 def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sam: str, checkpoint: Path | None,
                  parser_spec: str | None, only: str, limit: int | None, batch_size: int, run_id: str | None,
                  mode: str, agree_iou: float, low_confidence_below: float, points_per_side: int, min_mask_iou: float,
-                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, as_json: bool, engine: str,
-                 ray_address: str | None, gpus_per_worker: float, cpus_per_worker: float, worker_store: str | None,
-                 workers: int | None) -> None:
+                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, as_json: bool,
+                 engine_config: EngineConfig) -> None:
     """Write a prelabel/<run> mask layer: parser class names, SAM boundaries, a confidence per pixel.
 
     Human layers are never touched. Each sample's score (mean confidence per class) is stored with its mask, and
@@ -118,7 +118,6 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         return
     if ds is None:
         raise click.UsageError("Missing argument 'DS' (the store to prelabel), or a subcommand (evaluate).", ctx)
-    from ..distributed import EngineConfig
     from ..prelabel import PrelabelConfig, prelabel
     from ..store import Dataset
 
@@ -128,9 +127,6 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         low_confidence_below=low_confidence_below, points_per_side=points_per_side, min_mask_iou=min_mask_iou,
         min_mask_stability=min_mask_stability, cache_embeddings=not no_cache,
         model_cache_dir=str(cache_dir) if cache_dir else None)
-    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers,
-                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
-                                 worker_store=worker_store)
     with Dataset.open(ds, write=True) as store, progress_bar("prelabel") as progress:
         result = prelabel(store, config, progress=progress, engine=engine_config)
     if as_json:
