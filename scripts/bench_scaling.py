@@ -11,7 +11,7 @@ On one machine (a local Ray instance with this machine's cores), in one run:
   encodes and writes the mask file and its row) and ``pseudo``'s (carry check + ``add_prepared`` + row check) on
   results computed beforehand. It bounds any cluster: the single writer commits at most this many rows/s.
 
-Synthetic faces (``animeparse.synth``) with exact masks; the parser is trained 1 epoch (speed does not depend on
+Synthetic faces (``animeparse.demo.synth``) with exact masks; the parser is trained 1 epoch (speed does not depend on
 the weights). On a shared machine the runs see different loads: rerun, or read the ratios with that in mind.
 
     python scripts/bench_scaling.py                   # 64 images, 256 px

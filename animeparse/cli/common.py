@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -115,3 +115,43 @@ def engine_options(*, workers: bool = True) -> Callable[[Callable[..., object]],
         return f
 
     return decorate
+
+
+class RunOrSubcommand(click.Group):
+    """A command that runs itself (``NAME DS [OPTIONS]``) unless its first word names one of its subcommands
+    (``NAME SUB ...``). Click groups cannot take a positional argument before their subcommands, so the first word
+    decides. As a plain command options may follow DS; before a subcommand the command's own options keep their
+    defaults and its DS is neither asked for nor shown in the subcommand's usage line. ``usage``: the usage line's
+    pieces. ``stray_words``: as a plain command, ``"error"`` refuses words after DS (unexpected extra argument);
+    ``"subcommand"`` reads the first as a subcommand name (no such command). The callback checks
+    ``ctx.invoked_subcommand``."""
+
+    def __init__(self, *args: Any, usage: Sequence[str] = (), stray_words: str = "error", **kwargs: Any) -> None:
+        kwargs.setdefault("invoke_without_command", True)
+        super().__init__(*args, **kwargs)
+        self.usage_pieces, self.stray_words = list(usage), stray_words
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        sub = bool(args) and args[0] in self.commands
+        ctx.meta[_SUBCOMMAND] = sub
+        # as a plain command, options may follow DS; as a group, parsing must stop at the subcommand's name
+        ctx.allow_interspersed_args = not sub
+        ctx.allow_extra_args = sub or self.stray_words == "subcommand"
+        rest = super().parse_args(ctx, args)
+        if sub:  # DS was not asked for: the callback gets None (and returns, a subcommand being invoked)
+            for param in super().get_params(ctx):
+                if isinstance(param, click.Argument) and param.name:
+                    ctx.params.setdefault(param.name, None)
+        return rest
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        if ctx.meta.get(_SUBCOMMAND):
+            return [p for p in params if not isinstance(p, click.Argument)]
+        return params
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return self.usage_pieces or super().collect_usage_pieces(ctx)
+
+
+_SUBCOMMAND = "animeparse.cli.subcommand"

@@ -12,7 +12,7 @@ from ..formats import FORMATS, detect_scores
 from ..formats.base import ReadOptions, class_map_from_pairs
 from ..formats.palette import load_palette
 from ..ingest import IngestConfig, IngestError, ingest
-from ..ingest.dupes import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
+from ..ingest.neardup import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
 from ..labelmap import load_remap
 from ..store import Dataset
 from .common import StageBars, engine_options

@@ -32,7 +32,7 @@ from ..fsutil import TMP_SUFFIX
 from ..labelmap import IGNORE_INDEX, Remap
 from ..parallel import executor_for
 from ..store import Dataset, PreparedSample, new_run_id
-from .dupes import DEFAULT_NEAR_DUP_BITS, NearDupIndex
+from .neardup import DEFAULT_NEAR_DUP_BITS, NearDupIndex
 from .report import Finding, IngestError, IngestReport
 from .worker import WorkerContext, prepare_item
 

@@ -14,7 +14,7 @@ from ..store import Dataset
 from .config import QAConfig
 from .findings import Finding, Severity
 from .rows import known_paths
-from .view import SampleFacts, SampleView
+from .sample_view import SampleFacts, SampleView
 
 __all__ = ["check_integrity", "check_files"]
 

@@ -12,7 +12,7 @@ from ..store import Dataset
 from .config import QAConfig
 from .findings import Finding, Severity
 from .rows import all_mask_records
-from .view import SampleFacts
+from .sample_view import SampleFacts
 
 __all__ = ["check_layers"]
 

@@ -24,7 +24,7 @@ from ..store.dataset import MANIFEST_NAME
 from ..store.manifest import connect, migrate
 from .config import QAConfig
 from .findings import Finding, Severity
-from .view import SampleFacts
+from .sample_view import SampleFacts
 
 __all__ = ["check_manifest", "MAX_PROBLEMS"]
 

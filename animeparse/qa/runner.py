@@ -26,7 +26,7 @@ from ..store.dataset import MANIFEST_NAME
 from .config import QAConfig
 from .findings import Finding, QAReport, Severity
 from .rows import all_mask_records
-from .view import SampleFacts, SampleView
+from .sample_view import SampleFacts, SampleView
 
 __all__ = ["validate", "inspect_sample"]
 

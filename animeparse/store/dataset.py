@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .. import __version__
+from .._version import __version__
 from ..errors import FormatError, LabelMapError, StoreError
 from ..fsutil import (
     TMP_SUFFIX,

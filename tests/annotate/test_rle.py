@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from animeparse.annotate.rle import encode_mask_rle
+from animeparse.demo.synth import generate_face
 from animeparse.formats.lsrle import decode_rle, encode_rle
-from animeparse.synth import generate_face
 
 RNG = np.random.default_rng(0)
 _, FACE = generate_face(3, 0, size=96)
