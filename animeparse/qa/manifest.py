@@ -20,8 +20,7 @@ from pathlib import Path
 
 from ..errors import StoreError
 from ..store import Dataset
-from ..store.dataset import MANIFEST_NAME
-from ..store.manifest import connect, migrate
+from ..store.manifest import MANIFEST_NAME, connect, migrate
 from .config import QAConfig
 from .findings import Finding, Severity
 from .sample_view import SampleFacts

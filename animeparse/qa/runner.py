@@ -22,10 +22,9 @@ from ..labelmap import LabelMap
 from ..labelorder import suspect_label_order
 from ..parallel import LocalExecutor
 from ..store import Dataset, MaskRecord, Sample
-from ..store.dataset import MANIFEST_NAME
+from ..store.manifest import MANIFEST_NAME
 from .config import QAConfig
 from .findings import Finding, QAReport, Severity
-from .rows import all_mask_records
 from .sample_view import SampleFacts, SampleView
 
 __all__ = ["validate", "inspect_sample"]
@@ -68,7 +67,7 @@ def validate(ds: Dataset, cfg: QAConfig | None = None, *, progress: Progress | N
         findings += _guarded("manifest", lambda: STORE_CHECKS["manifest"](ds, cfg, {}), None)
     try:
         samples = ds.samples()
-        masks = all_mask_records(ds)
+        masks = ds.all_mask_records()
     except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as err:  # bytes, JSON or columns damaged
         damage = [f.message for f in findings if f.code == "manifest_corrupt"]
         raise StoreError(f"the manifest's rows could not be read ({type(err).__name__}: {err})"
