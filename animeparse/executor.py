@@ -11,7 +11,7 @@ process: executors compute, the runner commits what comes back, in the order it 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -98,7 +98,7 @@ class Executor(Protocol):
 
     def ordered_map(self, fn: Callable[[Any, B], R], batches: Iterable[B], *, context: Any = None,
                     init: Callable[[Any], Any] | None = None, what: str, actors: bool = False
-                    ) -> Iterator[tuple[B, R]]:
+                    ) -> Generator[tuple[B, R], None, None]:
         """Yield ``(batch, fn(state, batch))`` for every batch, in order, where each worker computes
         ``state = init(context)`` once (``context`` itself without ``init``). ``fn`` and ``init`` must be
         module-level functions. ``actors``: model work (a fixed pool of long-lived workers, each loading its models

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -106,7 +106,7 @@ class LocalExecutor:
 
     def ordered_map(self, fn: Callable[[Any, T], R], batches: Iterable[T], *, context: Any = None,
                     init: Callable[[Any], Any] | None = None, what: str = "", actors: bool = False
-                    ) -> Iterator[tuple[T, R]]:
+                    ) -> Generator[tuple[T, R], None, None]:
         if self.local_workers <= 0:
             state = init(context) if init is not None else context
             for batch in batches:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,7 +74,7 @@ class RayExecutor:
 
     def ordered_map(self, fn: Callable[[Any, B], R], batches: Iterable[B], *, context: Any = None,
                     init: Callable[[Any], Any] | None = None, what: str, actors: bool = False
-                    ) -> Iterator[tuple[B, R]]:
+                    ) -> Generator[tuple[B, R], None, None]:
         if actors:
             tasks = list(batches)
             spec = {"fn": fn, "init": init, "context": context}
@@ -84,9 +84,11 @@ class RayExecutor:
             return
         in_flight = concurrency(self.ray, self.config)
         log.info("%s on Ray: %d tasks in flight", what, in_flight)
-        with contextlib.closing(ordered_map(self.ray, _task, batches, fn, init, context, in_flight=in_flight,
+        chunks: Iterable[Any] = batches
+        with contextlib.closing(ordered_map(self.ray, _task, chunks, fn, init, context, in_flight=in_flight,
                                             num_cpus=self.config.cpus_per_worker, what=what)) as results:
-            yield from results
+            for batch, result in results:
+                yield batch, result  # type: ignore[misc]  # tasks.ordered_map types its chunks as lists
 
 
 def _task(batch: Any, fn: Callable[[Any, Any], Any], init: Callable[[Any], Any] | None, context: Any) -> Any:

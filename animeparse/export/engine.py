@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
@@ -38,7 +38,7 @@ __all__ = ["EXPORTERS", "ExportResult", "export", "plan_jobs", "work_chunk"]
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 # run(jobs, ctx) -> (job, result) in job order, on the executor the export was handed
-Runner = Callable[[Sequence[SampleJob], WorkContext], Iterator[tuple[SampleJob, WorkResult]]]
+Runner = Callable[[Sequence[SampleJob], WorkContext], Generator[tuple[SampleJob, WorkResult], None, None]]
 DEFAULT_LAYER = "gt"
 
 EXPORTERS: dict[str, ModuleType] = {
@@ -244,7 +244,7 @@ def _export_manifest(ds: Dataset, out: Path, config: ExportConfig, module: Modul
 
 # -- the parallel part ---------------------------------------------------------------------------------------------
 def _run(jobs: Sequence[SampleJob], ctx: WorkContext, *, executor: Executor, chunk: int
-         ) -> Iterator[tuple[SampleJob, WorkResult]]:
+         ) -> Generator[tuple[SampleJob, WorkResult], None, None]:
     """(job, result) in job order, ``chunk`` jobs per batch on ``executor`` (a bounded window in flight)."""
     chunks = [list(jobs[i:i + chunk]) for i in range(0, len(jobs), chunk)]
     if not executor.remote and len(chunks) == 1:

@@ -17,7 +17,7 @@ import logging
 import os
 import pickle
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -208,7 +208,7 @@ def _commit(ds: Dataset, spool: Path, groups: dict[str, str], report: IngestRepo
         flush()
 
 
-def _prepare(executor: Executor, items: Iterable[Item], ctx: WorkerContext) -> Iterator[Prepared]:
+def _prepare(executor: Executor, items: Iterable[Item], ctx: WorkerContext) -> Generator[Prepared, None, None]:
     """prepare_item over items in order on ``executor`` with a bounded window (memory flat in N): one item per
     batch locally, :data:`ITEMS_PER_TASK` per Ray task, whose files are at the workers' store path."""
     if not executor.remote:

@@ -170,5 +170,5 @@ def _init_worker(ctx: WorkerContext) -> WorkerContext:
     return ctx
 
 
-def _work(ctx: WorkerContext, chunk: list[Task]) -> list[tuple[str, list[Finding], SampleFacts]]:
+def _work(ctx: WorkerContext, chunk: Sequence[Task]) -> list[tuple[str, list[Finding], SampleFacts]]:
     return [inspect_sample(t, ctx) for t in chunk]

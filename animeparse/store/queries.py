@@ -61,7 +61,8 @@ class DatasetReads:
     def samples(self, *, split: str | None = None, status: str | None = None, tag: str | None = None,
                 layer: str | None = None) -> list[Sample]:
         """Samples sorted by id, optionally filtered (``layer``: only those that have that mask layer)."""
-        sql, args = "SELECT * FROM samples s WHERE 1", []
+        args: list[Any] = []
+        sql = "SELECT * FROM samples s WHERE 1"
         if split is not None:
             sql, args = sql + " AND split = ?", [*args, split]
         if status is not None:

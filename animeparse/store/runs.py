@@ -25,7 +25,8 @@ class DatasetRuns(DatasetWrites):
     """The run methods of :class:`~animeparse.store.Dataset`."""
 
     def runs(self, *, kind: str | None = None) -> list[RunRecord]:
-        sql, args = "SELECT * FROM runs", ()
+        args: tuple[str, ...] = ()
+        sql = "SELECT * FROM runs"
         if kind:
             sql, args = sql + " WHERE kind = ?", (kind,)
         return [RunRecord.from_row(r) for r in self._db.execute(sql + " ORDER BY started_at, id", args)]
