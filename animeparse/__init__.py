@@ -3,9 +3,8 @@
 The canonical label is one HxW uint8 class-index mask per image plus a locked, versioned label map.
 """
 
-__version__ = "0.1.0"
-
-from .errors import (  # noqa: E402
+from ._version import __version__
+from .errors import (
     AnimeparseError,
     FormatError,
     LabelMapError,
@@ -13,9 +12,9 @@ from .errors import (  # noqa: E402
     MissingDependencyError,
     StoreError,
 )
-from .imageio import read_image, read_mask, write_mask  # noqa: E402
-from .labelmap import LabelClass, LabelMap, Remap, builtin_labelmaps, load_labelmap, load_remap  # noqa: E402
-from .store import Dataset, MaskInput, Sample  # noqa: E402
+from .imageio import read_image, read_mask, write_mask
+from .labelmap import LabelClass, LabelMap, Remap, builtin_labelmaps, load_labelmap, load_remap
+from .store import Dataset, MaskInput, Sample
 
 __all__ = [
     "__version__",

@@ -38,7 +38,7 @@ SUB, REST = "sub", "rest"  # the first K samples are split "sub", so every tool 
 
 
 def _make(args: tuple[Path, int, int]) -> int:
-    from animeparse.synth import generate_face
+    from animeparse.demo.synth import generate_face
 
     out, i, size = args
     image_path, mask_path = out / "images" / f"f{i:06d}.png", out / "masks" / f"f{i:06d}.png"

@@ -28,7 +28,7 @@ from PIL import Image
 
 
 def _make(args: tuple[Path, int, int]) -> None:
-    from animeparse.synth import generate_face
+    from animeparse.demo.synth import generate_face
 
     out, i, size = args
     image, mask = generate_face(1234, i, size=size)

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from animeparse.demo.synth import generate_face
 from animeparse.formats.lsrle import decode_flat, encode_mask_rle, encode_rle
-from animeparse.synth import generate_face
 
 
 def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:

@@ -32,7 +32,6 @@ import torch
 
 from animeparse import Dataset, load_labelmap
 from animeparse.imageio import read_image
-from animeparse.pseudo import PseudoConfig, make_manga
 from animeparse.translate import (
     Translator,
     generator_for,
@@ -41,6 +40,7 @@ from animeparse.translate import (
     single_region_lut,
     tensor_to_images,
 )
+from animeparse.translate.pseudo import PseudoConfig, make_manga
 from animeparse.translate.sheet import compose_sheet
 
 REPO = Path(__file__).resolve().parents[1]

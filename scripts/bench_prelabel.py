@@ -38,7 +38,7 @@ def make_store(root: Path, n: int, size: int):  # noqa: ANN201 - script helper
     from PIL import Image
 
     from animeparse import Dataset, MaskInput, load_labelmap
-    from animeparse.synth import generate_face
+    from animeparse.demo.synth import generate_face
 
     ds = Dataset.create(root / "store", labelmap=load_labelmap("danbooru-parsing"))
     (root / "src").mkdir()

@@ -28,10 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from animeparse import Dataset, MaskInput, load_labelmap  # noqa: E402
-try:
-    from animeparse.demo.synth import generate_face  # noqa: E402
-except ImportError:  # before the package's demo/ layer
-    from animeparse.synth import generate_face  # noqa: E402
+from animeparse.demo.synth import generate_face  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 

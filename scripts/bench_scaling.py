@@ -11,7 +11,7 @@ On one machine (a local Ray instance with this machine's cores), in one run:
   encodes and writes the mask file and its row) and ``pseudo``'s (carry check + ``add_prepared`` + row check) on
   results computed beforehand. It bounds any cluster: the single writer commits at most this many rows/s.
 
-Synthetic faces (``animeparse.synth``) with exact masks; the parser is trained 1 epoch (speed does not depend on
+Synthetic faces (``animeparse.demo.synth``) with exact masks; the parser is trained 1 epoch (speed does not depend on
 the weights). On a shared machine the runs see different loads: rerun, or read the ratios with that in mind.
 
     python scripts/bench_scaling.py                   # 64 images, 256 px
@@ -67,8 +67,9 @@ def commit_rates(ds, tmp: Path, size: int) -> tuple[float, float, int]:  # noqa:
     from animeparse.imageio import encode_mask_png
     from animeparse.prelabel.labeler import SampleLabel
     from animeparse.prelabel.run import _write
-    from animeparse.pseudo import BatchContext, PseudoConfig, _batches, _commit, _Item, _open_derived, translate_batch
     from animeparse.translate import load_translator
+    from animeparse.translate.batch import BatchContext, PlanItem, translate_batch
+    from animeparse.translate.pseudo import PseudoConfig, _batches, _commit, _open_derived
 
     samples = ds.samples()
     labels = []
@@ -87,7 +88,7 @@ def commit_rates(ds, tmp: Path, size: int) -> tuple[float, float, int]:  # noqa:
     translator = load_translator(config.translator, device="cpu")
     dst = _open_derived(tmp / "commit-manga", ds)
     try:
-        items = [_Item(s, 0, "gt", ds.mask_record(s.id, "gt")) for s in samples]
+        items = [PlanItem(s, 0, "gt", ds.mask_record(s.id, "gt")) for s in samples]
         ctx = BatchContext(root=str(ds.root), parent_root=str(ds.root), labelmap=ds.labelmap,
                            out_labelmap=dst.labelmap, translator_name=translator.name, config=config, run_id="bench")
         translated = [translate_batch(ctx, translator, batch) for batch in _batches(items, 8)]
@@ -123,7 +124,7 @@ def main() -> None:
     from animeparse import Dataset
     from animeparse.distributed import EngineConfig, ray_session
     from animeparse.prelabel import PrelabelConfig, TrainConfig, prelabel, train_parser
-    from animeparse.pseudo import PseudoConfig, make_manga
+    from animeparse.translate.pseudo import PseudoConfig, make_manga
 
     cores = os.cpu_count() or 1
     default_threads = torch.get_num_threads()

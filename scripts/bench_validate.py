@@ -74,7 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from animeparse import Dataset
-    from animeparse.defects import make_face_store
+    from animeparse.demo.defects import make_face_store
 
     work = Path(tempfile.mkdtemp(prefix="bench-validate-"))
     try:

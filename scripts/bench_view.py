@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: building the FiftyOne mirror of N synthetic samples, and re-syncing after 1% of them changed.
 
-The store holds N generated 512x512 faces (animeparse.synth) with their exact gt masks and a pre-label layer (the gt
-shifted a few pixels, so every sample has a non-trivial IoU). Timed, in a fresh FiftyOne database folder:
+The store holds N generated 512x512 faces (animeparse.demo.synth) with their exact gt masks and a pre-label layer
+(the gt shifted a few pixels, so every sample has a non-trivial IoU). Timed, in a fresh FiftyOne database folder:
 
 - start: MongoDB start + FiftyOne import (once per process);
 - build: the first sync (validate on all samples, IoU for each, every sample written);
@@ -32,7 +32,7 @@ from PIL import Image
 def _face(args: tuple[Path, int, int, int]) -> tuple[str, str, str]:
     """Write face ``i``: image, gt mask and a pre-label mask (the gt shifted right) as PNGs; return their paths."""
     out, seed, i, size = args
-    from animeparse.synth import generate_face
+    from animeparse.demo.synth import generate_face
 
     image, mask = generate_face(seed, i, size=size)
     paths = (out / f"face_{i:04d}.png", out / f"face_{i:04d}_gt.png", out / f"face_{i:04d}_pre.png")

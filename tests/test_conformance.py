@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 from animeparse import Dataset, MaskInput, load_labelmap
+from animeparse.demo.synth import generate_face
 from animeparse.export import EXPORTERS, ExportConfig, export
 from animeparse.formats import FORMATS, detect_format
 from animeparse.ingest import IngestConfig, ingest
-from animeparse.synth import generate_face
 
 WRITERS = sorted(name for name, mod in FORMATS.items() if hasattr(mod, "write"))
 LOSSLESS = {"index-folder", "palette", "coco", "celebamask", "labelstudio"}

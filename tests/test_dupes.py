@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from animeparse.demo.synth import generate_face
 from animeparse.imageio import dhash
-from animeparse.ingest.dupes import NearDupIndex
-from animeparse.synth import generate_face
+from animeparse.ingest.neardup import NearDupIndex
 
 
 def _flip_bits(hexhash: str, bits: list[int]) -> str:

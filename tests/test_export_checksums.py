@@ -31,8 +31,8 @@ from PIL import Image
 from animeparse import Dataset, load_labelmap
 from animeparse.cli.main import cli
 from animeparse.ingest import IngestConfig, ingest
-from animeparse.split import SplitConfig, split_dataset
-from animeparse.synth import LR_CONVENTION, write_demo_data
+from animeparse.stats.split import SplitConfig, split_dataset
+from animeparse.demo.synth import LR_CONVENTION, write_demo_data
 
 N_FACES, SIZE, SEED = 8, 96, 0
 

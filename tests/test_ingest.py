@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from animeparse import Dataset, FormatError, load_labelmap, load_remap
+from animeparse.demo.synth import generate_face
 from animeparse.formats.base import ReadOptions
 from animeparse.formats.palette import load_palette
 from animeparse.ingest import IngestConfig, IngestError, ingest
-from animeparse.synth import generate_face
 
 from .conftest import make_pair
 

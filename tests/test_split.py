@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from animeparse import AnimeparseError, Dataset, Sample
 from animeparse.cli.main import cli
-from animeparse.split import (
+from animeparse.stats.split import (
     AUTO_TAG,
     FIXED_TAG,
     SplitConfig,

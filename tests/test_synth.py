@@ -1,4 +1,4 @@
-"""Tests for animeparse.synth: determinism, exact masks, layout, demo writer."""
+"""Tests for animeparse.demo.synth: determinism, exact masks, layout, demo writer."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from animeparse import synth
-from animeparse.synth import LR_CONVENTION, FaceParams, generate_face, render_face, sample_params, write_demo_data
+from animeparse.demo import synth
+from animeparse.demo.synth import LR_CONVENTION, FaceParams, generate_face, render_face, sample_params, write_demo_data
 
 N_FACES = 30
 SIZE = 512

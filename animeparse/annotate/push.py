@@ -23,7 +23,7 @@ import numpy.typing as npt
 from ..errors import AnimeparseError, StoreError
 from ..formats.lsrle import encode_mask_rle
 from ..labelmap import IGNORE_INDEX, LabelMap
-from ..store import Dataset, Sample
+from ..store import Dataset, Sample, UnknownSelection
 from .client import Connection, LabelStudioError, ProjectInfo, TaskInfo
 from .config import BRUSH_CONTROL, IGNORE_LABEL, IMAGE_KEY, config_labels, label_config, unknown_config_labels
 
@@ -147,21 +147,11 @@ def resolve_layer(ds: Dataset, layer: str | None) -> str | None:
 def select_samples(ds: Dataset, *, only: tuple[str, ...] = (), limit: int | None = None,
                    layer: str | None = None) -> list[Sample]:
     """Samples passing every ``only`` filter, lowest prelabel score first (then by id), at most ``limit``."""
-    samples = ds.samples()
-    keep = {s.id for s in samples}
-    has_gt = {s.id for s in ds.samples(layer="gt")}
-    for rule in only:
-        kind, _, value = rule.partition(":")
-        if rule == "unlabeled":
-            keep -= has_gt
-        elif rule == "labeled":
-            keep &= has_gt
-        elif kind in ("status", "tag", "split") and value:
-            keep &= {s.id for s in ds.samples(**{kind: value})}
-        else:
-            raise AnimeparseError(f"unknown --only filter {rule!r}; use unlabeled, labeled, status:NAME, tag:NAME "
-                                  "or split:NAME")
-    chosen = [s for s in samples if s.id in keep]
+    try:
+        chosen = ds.select(only, allowed=("unlabeled", "labeled", "status:", "tag:", "split:"))
+    except UnknownSelection as err:
+        raise AnimeparseError(f"unknown --only filter {err.rule!r}; use unlabeled, labeled, status:NAME, tag:NAME "
+                              "or split:NAME") from None
     if layer is not None:
         scores = {s.id: rec.score if (rec := ds.mask_record(s.id, layer)) else None for s in chosen}
         chosen.sort(key=lambda s: (scores[s.id] is None, scores[s.id] or 0.0, s.id))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import click
+
+from ..executor import EngineConfig
 
 
 def is_quiet() -> bool:
@@ -71,10 +75,23 @@ class StageBars:
 
 def engine_options(*, workers: bool = True) -> Callable[[Callable[..., object]], Callable[..., object]]:
     """``--engine``, ``--ray-address``, ``--gpus-per-worker``, ``--cpus-per-worker``, ``--worker-store`` (and
-    ``--workers`` unless the command has its own): the command receives them as keyword arguments of the same names
-    (``engine``, ``ray_address``, ...); build :class:`animeparse.distributed.EngineConfig` from them."""
+    ``--workers`` unless the command has its own), built into one :class:`animeparse.executor.EngineConfig` that
+    the command receives as ``engine_config`` (not checked: the library checks it where the command's order of
+    errors wants). A command with its own ``--workers`` (local processes) keeps it, and it sizes the Ray work only
+    with ``--engine ray``."""
 
-    def decorate(f: Callable[..., object]) -> Callable[..., object]:
+    def decorate(command: Callable[..., object]) -> Callable[..., object]:
+        @functools.wraps(command)
+        def f(*args: Any, **kwargs: Any) -> object:
+            engine = kwargs.pop("engine")
+            ray_workers = kwargs.pop("workers") if workers else kwargs.get("workers")
+            config = EngineConfig(engine=engine, ray_address=kwargs.pop("ray_address"),
+                                  workers=ray_workers if workers or engine == "ray" else None,
+                                  gpus_per_worker=kwargs.pop("gpus_per_worker"),
+                                  cpus_per_worker=kwargs.pop("cpus_per_worker"),
+                                  worker_store=kwargs.pop("worker_store"))
+            return command(*args, engine_config=config, **kwargs)
+
         opts = [
             click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                          help="Run here (local) or spread the work over a Ray cluster (ray; the store must be on a "
@@ -98,3 +115,43 @@ def engine_options(*, workers: bool = True) -> Callable[[Callable[..., object]],
         return f
 
     return decorate
+
+
+class RunOrSubcommand(click.Group):
+    """A command that runs itself (``NAME DS [OPTIONS]``) unless its first word names one of its subcommands
+    (``NAME SUB ...``). Click groups cannot take a positional argument before their subcommands, so the first word
+    decides. As a plain command options may follow DS; before a subcommand the command's own options keep their
+    defaults and its DS is neither asked for nor shown in the subcommand's usage line. ``usage``: the usage line's
+    pieces. ``stray_words``: as a plain command, ``"error"`` refuses words after DS (unexpected extra argument);
+    ``"subcommand"`` reads the first as a subcommand name (no such command). The callback checks
+    ``ctx.invoked_subcommand``."""
+
+    def __init__(self, *args: Any, usage: Sequence[str] = (), stray_words: str = "error", **kwargs: Any) -> None:
+        kwargs.setdefault("invoke_without_command", True)
+        super().__init__(*args, **kwargs)
+        self.usage_pieces, self.stray_words = list(usage), stray_words
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        sub = bool(args) and args[0] in self.commands
+        ctx.meta[_SUBCOMMAND] = sub
+        # as a plain command, options may follow DS; as a group, parsing must stop at the subcommand's name
+        ctx.allow_interspersed_args = not sub
+        ctx.allow_extra_args = sub or self.stray_words == "subcommand"
+        rest = super().parse_args(ctx, args)
+        if sub:  # DS was not asked for: the callback gets None (and returns, a subcommand being invoked)
+            for param in super().get_params(ctx):
+                if isinstance(param, click.Argument) and param.name:
+                    ctx.params.setdefault(param.name, None)
+        return rest
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        if ctx.meta.get(_SUBCOMMAND):
+            return [p for p in params if not isinstance(p, click.Argument)]
+        return params
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return self.usage_pieces or super().collect_usage_pieces(ctx)
+
+
+_SUBCOMMAND = "animeparse.cli.subcommand"

@@ -30,13 +30,13 @@ def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool) -> Non
       animeparse demo-data broken-ds --defects && animeparse validate broken-ds
     """
     if defects:
-        from ..defects import make_defect_dataset
+        from ..demo.defects import make_defect_dataset
 
         seeded = make_defect_dataset(out, n_clean=n, seed=seed, size=size)
         click.echo(f"made store {out} with {len(seeded.get('clean', []))} clean faces and these seeded defects:")
         echo_table(sorted((code, len(where)) for code, where in seeded.items() if code != "clean"))
         return
-    from ..synth import write_demo_data
+    from ..demo.synth import write_demo_data
 
     with progress_bar("generate", total=n) as progress:
         stems = write_demo_data(out, n, seed=seed, size=size, progress=progress)
@@ -58,7 +58,7 @@ def demo_cmd(directory: Path, n: int, seed: int, size: int) -> None:
       animeparse demo                 # into ./animeparse-demo
       animeparse demo /tmp/demo -n 20
     """
-    from ..demo import run_demo
+    from ..demo.pipeline import run_demo
 
     with StageBars(total=n) as bars:
         result = run_demo(directory, n=n, seed=seed, size=size, progress=bars)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..distributed.session import EngineConfig
+from ..executor import EngineConfig
 from ..export import EXPORTERS, ExportConfig, export
 from ..export.base import IMAGE_MODES
 from ..export.engine import describe
@@ -43,8 +43,7 @@ from .common import echo_table, engine_options, progress_bar
 @engine_options(workers=False)
 def export_cmd(ds: Path, fmt: str, out: Path, layer: str | None, splits: tuple[str, ...], images: str,
                instances: bool, polygons: bool, include_background: bool, info: bool, palette_mode: str,
-               ls_as: str | None, workers: int | None, engine: str, ray_address: str | None, gpus_per_worker: float,
-               cpus_per_worker: float, worker_store: str | None) -> None:
+               ls_as: str | None, workers: int | None, engine_config: EngineConfig) -> None:
     """Export a store's masks to OUT as COCO, Danbooru-Parsing folders, CelebAMask-HQ parts, index PNGs,
     LabelMe or Label Studio, or its manifest as Parquet tables.
 
@@ -62,10 +61,7 @@ def export_cmd(ds: Path, fmt: str, out: Path, layer: str | None, splits: tuple[s
     config = ExportConfig(format=fmt, layer=layer, splits=tuple(splits), images=images, instances=instances,
                           polygons=polygons, include_background=include_background, info=info,
                           palette_mode=palette_mode, ls_as=ls_as,
-                          **({"workers": workers} if workers is not None and engine == "local" else {}))
-    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers if engine == "ray" else None,
-                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
-                                 worker_store=worker_store)
+                          **({"workers": workers} if workers is not None and engine_config.engine == "local" else {}))
     engine_config.check()
     with Dataset.open(ds) as store, progress_bar(f"export {fmt}") as progress:
         result = export(store, out, config, progress=progress, engine=engine_config)

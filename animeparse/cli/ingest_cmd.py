@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from ..distributed.session import EngineConfig
 from ..errors import AnimeparseError, LabelMapError
+from ..executor import EngineConfig
 from ..formats import READERS as FORMATS
 from ..formats import detect_scores
 from ..formats.base import ReadOptions, class_map_from_pairs
 from ..formats.palette import load_palette
 from ..ingest import IngestConfig, IngestError, ingest
-from ..ingest.dupes import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
+from ..ingest.neardup import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
 from ..labelmap import load_remap
 from ..store import Dataset
 from .common import StageBars, engine_options
@@ -60,9 +60,8 @@ from .common import StageBars, engine_options
 def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[str, ...], remap: str | None,
                palette: Path | None, resize_masks: str | None, alpha_threshold: int, images_dir: Path | None,
                crop_faces: Path | None, crop_margin: float, recursive: bool, on_error: str, strict: bool,
-               report_path: Path | None, workers: int | None, near_dup_bits: int, engine: str,
-               ray_address: str | None, gpus_per_worker: float, cpus_per_worker: float,
-               worker_store: str | None) -> None:
+               report_path: Path | None, workers: int | None, near_dup_bits: int,
+               engine_config: EngineConfig) -> None:
     """Add images and their labels from SRC to a store: checked, deduplicated, resumable.
 
     Exit code 0 when everything was added; 1 when the run was refused (nothing written) or, with
@@ -75,9 +74,6 @@ def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[s
       animeparse ingest CelebAMask-HQ/ --into my-ds --resize-masks nearest --on-error skip
       animeparse ingest /shared/danbooru/ --into /shared/my-ds --engine ray --ray-address auto
     """
-    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers if engine == "ray" else None,
-                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
-                                 worker_store=worker_store)
     engine_config.check()
     with Dataset.open(into, write=True) as ds:
         remap_table = None

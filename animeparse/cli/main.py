@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..errors import AnimeparseError
 
 # what to do about the OS errors a user can fix; the rest get the generic advice

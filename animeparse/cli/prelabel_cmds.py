@@ -15,44 +15,11 @@ from typing import Any
 
 import click
 
-from .common import echo_table, engine_options, progress_bar
+from ..executor import EngineConfig
+from .common import RunOrSubcommand, echo_table, engine_options, progress_bar
 
 _DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
 _DS = click.Path(path_type=Path, file_okay=False, exists=True)
-
-
-class _RunOrSubcommands(click.Group):
-    """``prelabel DS [OPTIONS]`` runs the group's own callback; ``prelabel evaluate ...`` runs the subcommand.
-
-    Click groups cannot take a positional argument before their subcommands, so the first word decides: a
-    subcommand name dispatches (the group's options keep their defaults), anything else is parsed as DS + options.
-    """
-
-    # parsed as a plain command: options may follow DS, and stray words are an error, not silently dropped
-    allow_interspersed_args = True
-    allow_extra_args = False
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] in self.commands:
-            click.Command.parse_args(self, ctx, [])
-            # what click.Group.parse_args does with the rest (click < 8.2 calls the field protected_args)
-            if hasattr(ctx, "_protected_args"):
-                ctx._protected_args = args[:1]
-            else:  # pragma: no cover - older click
-                ctx.protected_args = args[:1]  # type: ignore[misc]
-            ctx.args = args[1:]
-            return ctx.args
-        return click.Command.parse_args(self, ctx, args)
-
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return ["DS [OPTIONS]", "|", "evaluate DS [OPTIONS]"]
-
-
-class _DSArgument(click.Argument):
-    """DS of the group itself: left out of subcommands' usage lines (``prelabel evaluate DS``, not ``[DS]``)."""
-
-    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return []
 
 
 def cleanup_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,8 +62,8 @@ def _device(device: str, gpu: bool) -> str:
     return "cuda" if gpu and device == "auto" else device
 
 
-@click.group("prelabel", cls=_RunOrSubcommands, invoke_without_command=True)
-@click.argument("ds", type=_DS, required=False, cls=_DSArgument)
+@click.group("prelabel", cls=RunOrSubcommand, usage=["DS [OPTIONS]", "|", "evaluate DS [OPTIONS]"])
+@click.argument("ds", type=_DS, required=False)
 @click.option("--gpu", is_flag=True, help="Run on the CUDA GPU (same as --device cuda); fails clearly without one.")
 @click.option("--device", default="auto", show_default=True, metavar="DEVICE", help=_DEVICE_HELP)
 @click.option("--sam", "sam", type=click.Choice(["auto", "vit_h", "vit_l", "vit_b", "none"]), default="auto",
@@ -137,9 +104,7 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
                  parser_spec: str | None, only: str, limit: int | None, batch_size: int, run_id: str | None,
                  mode: str, agree_iou: float, low_confidence_below: float, points_per_side: int, min_mask_iou: float,
                  min_mask_stability: float, no_cache: bool, cache_dir: Path | None, cleanup: Any, as_json: bool,
-                 engine: str,
-                 ray_address: str | None, gpus_per_worker: float, cpus_per_worker: float, worker_store: str | None,
-                 workers: int | None) -> None:
+                 engine_config: EngineConfig) -> None:
     """Write a prelabel/<run> mask layer: parser class names, SAM boundaries, a confidence per pixel.
 
     Human layers are never touched. Each sample's score (mean confidence per class) is stored with its mask, and
@@ -156,7 +121,6 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         return
     if ds is None:
         raise click.UsageError("Missing argument 'DS' (the store to prelabel), or a subcommand (evaluate).", ctx)
-    from ..distributed import EngineConfig
     from ..prelabel import PrelabelConfig, prelabel
     from ..store import Dataset
 
@@ -166,9 +130,6 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         low_confidence_below=low_confidence_below, points_per_side=points_per_side, min_mask_iou=min_mask_iou,
         min_mask_stability=min_mask_stability, cache_embeddings=not no_cache, cleanup=cleanup,
         model_cache_dir=str(cache_dir) if cache_dir else None)
-    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers,
-                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
-                                 worker_store=worker_store)
     with Dataset.open(ds, write=True) as store, progress_bar("prelabel") as progress:
         result = prelabel(store, config, progress=progress, engine=engine_config)
     if as_json:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..executor import EngineConfig
 from .common import echo_table, engine_options, progress_bar
 
 
@@ -38,8 +39,7 @@ def pseudo_group() -> None:
 @click.option("--color", is_flag=True, help="Colour manga (tinted paper) instead of greyscale.")
 @engine_options()
 def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: int, device: str, batch_size: int,
-              layer: str, color: bool, engine: str, ray_address: str | None, gpus_per_worker: float,
-              cpus_per_worker: float, worker_store: str | None, workers: int | None) -> None:
+              layer: str, color: bool, engine_config: EngineConfig) -> None:
     """Translate every image of the store DIRECTORY into manga in the derived store OUT, with the same masks.
 
     Each output keeps its parent's mask layer pixel for pixel (checked before writing) and records its parent
@@ -51,14 +51,10 @@ def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: 
       animeparse pseudo manga my-ds --out my-ds-manga --translator torchscript:gen.pt --device cuda
       animeparse pseudo manga /shared/my-ds --out /shared/my-ds-manga --engine ray --ray-address auto
     """
-    from ..distributed import EngineConfig
-    from ..pseudo import PseudoConfig, make_manga
+    from ..translate.pseudo import PseudoConfig, make_manga
 
     config = PseudoConfig(translator=translator, variants=variants, seed=seed, device=device, batch_size=batch_size,
                           layer=layer, color=color)
-    engine_config = EngineConfig(engine=engine, ray_address=ray_address, workers=workers,
-                                 gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
-                                 worker_store=worker_store)
     with progress_bar("translate") as progress:
         result = make_manga(directory, out, config=config, progress=progress, engine=engine_config)
     rate = f"{result.translated / result.seconds:.1f} images/s" if result.translated else "-"
@@ -85,7 +81,7 @@ def sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
     Example:
       animeparse pseudo sheet my-ds-manga --out sheet.png --rows 6
     """
-    from ..pseudo import contact_sheet
+    from ..translate.pseudo import contact_sheet
 
     result = contact_sheet(directory, out, rows=rows, tile=tile)
     click.echo(f"wrote {result.path} ({result.rows} rows x {result.columns} columns)")

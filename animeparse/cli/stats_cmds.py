@@ -83,7 +83,7 @@ def split_cmd(directory: Path, ratios: tuple[float, ...], names: str | None, see
       animeparse split my-ds --ratios 0.8,0.1,0.1 --seed 0 --dry-run
       animeparse split my-ds --ratios 0.9,0.1 --names train,val --group source
     """
-    from ..split import SplitConfig, split_dataset
+    from ..stats.split import SplitConfig, split_dataset
 
     if names is None and len(ratios) > len(_DEFAULT_NAMES):
         raise click.BadParameter(f"{len(ratios)} ratios: name the splits with --names", param_hint="--names")

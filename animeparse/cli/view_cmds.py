@@ -19,31 +19,10 @@ from typing import Any
 
 import click
 
-from .common import echo_table, progress_bar
+from .common import RunOrSubcommand, echo_table, progress_bar
 
-_SUBCOMMAND = "animeparse.view.subcommand"
 _DB_DIR_HELP = ("FiftyOne database folder (its MongoDB data) [default: $ANIMEPARSE_FIFTYONE_DB_DIR, else "
                 "~/.local/share/animeparse/fiftyone].")
-
-
-class _ViewGroup(click.Group):
-    """A group whose own callback takes the store argument, unless the first word is a subcommand."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        sub = bool(args) and args[0] in self.commands
-        ctx.meta[_SUBCOMMAND] = sub
-        # as a plain command, options may follow DS; as a group, parsing must stop at the subcommand's name
-        ctx.allow_interspersed_args = not sub
-        return super().parse_args(ctx, args)
-
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return ["[OPTIONS] DS", "|", "pull-tags", "[OPTIONS] DS"]
-
-    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        params = super().get_params(ctx)
-        if ctx.meta.get(_SUBCOMMAND):
-            return [p for p in params if not isinstance(p, click.Argument)]
-        return params
 
 
 @contextlib.contextmanager
@@ -68,7 +47,8 @@ def _can_open_browser() -> bool:
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-@click.group("view", cls=_ViewGroup, invoke_without_command=True)
+@click.group("view", cls=RunOrSubcommand, usage=["[OPTIONS] DS", "|", "pull-tags", "[OPTIONS] DS"],
+             stray_words="subcommand")
 @click.argument("ds_path", metavar="DS", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--layer", "layers", multiple=True, metavar="LAYER",
               help="Mask layer to show (gt, prelabel/RUN ...); repeatable. [default: every layer of the store]")

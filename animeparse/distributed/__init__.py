@@ -1,6 +1,7 @@
-"""``--engine ray``: the long commands' model and pixel work spread over a Ray cluster; the driver keeps the
-store's single writer and commits results as they stream in. See docs/scaling.md."""
+"""``--engine ray``: the long commands' model and pixel work spread over a Ray cluster (:class:`RayExecutor`); the
+driver keeps the store's single writer and commits results as they stream in. See docs/scaling.md."""
 
+from .executor import RayExecutor
 from .session import (
     ENGINES,
     EngineConfig,
@@ -12,5 +13,5 @@ from .session import (
     worker_root,
 )
 
-__all__ = ["ENGINES", "EngineConfig", "ray_session", "check_workers_see_store", "worker_root", "probe_store",
-           "check_workers_see_path", "concurrency"]
+__all__ = ["ENGINES", "EngineConfig", "RayExecutor", "ray_session", "check_workers_see_store", "worker_root",
+           "probe_store", "check_workers_see_path", "concurrency"]

@@ -28,9 +28,9 @@ import numpy as np
 
 from .. import errors
 from ..errors import AnimeparseError
-from .session import EngineConfig, check_workers_see_path, check_workers_see_store, ray_session
+from ..executor import EngineConfig
 
-__all__ = ["BatchWorker", "RayPool", "ordered_actor_map", "pool_size", "path_on_workers"]
+__all__ = ["BatchWorker", "ordered_actor_map", "pool_size", "path_on_workers"]
 
 log = logging.getLogger(__name__)
 # a task's results come back when its block is done: a few batches per block keeps commits streaming
@@ -71,41 +71,6 @@ def path_on_workers(path: Path | str, store_root: Path | str, workers_root: str)
     except ValueError:
         return str(path), False
     return str(PurePosixPath(workers_root, *rel.parts)), True
-
-
-class RayPool(contextlib.AbstractContextManager[Any]):
-    """Base of the commands' Ray runners: entering connects to Ray (:func:`ray_session`), proves the workers see the
-    store at ``store_root`` (``self.root`` = their path to it), lets :meth:`prepare` resolve model files (with
-    :meth:`file_on_workers`), and sizes the actor pool (``self.workers``) from the cluster; exiting disconnects."""
-
-    def __init__(self, store_root: Path, engine: EngineConfig) -> None:
-        self.store_root, self.engine = store_root, engine
-        self.workers = 0
-        self._stack = contextlib.ExitStack()
-
-    def prepare(self) -> None:
-        """Resolve what the actors load (called after the store probe, before the pool is sized)."""
-
-    def file_on_workers(self, path: Path | str, what: str) -> str:
-        """``path`` as the workers see it; a file outside the store is probed on every node first."""
-        there, in_store = path_on_workers(path, self.store_root, self.root)
-        if not in_store:  # files in the store were proven readable with it
-            check_workers_see_path(self.ray, Path(path).absolute(), what=what)
-        return there
-
-    def __enter__(self) -> Any:
-        try:
-            self.ray = self._stack.enter_context(ray_session(self.engine))
-            self.root = check_workers_see_store(self.ray, self.store_root, self.engine)
-            self.prepare()
-            self.workers = pool_size(self.ray, self.engine, 1 << 30)
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
 
 
 class BatchWorker:

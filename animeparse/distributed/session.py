@@ -14,50 +14,16 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import AnimeparseError, MissingDependencyError
+from ..executor import ENGINES, EngineConfig
 
 __all__ = ["ENGINES", "EngineConfig", "ray_session", "check_workers_see_store", "worker_root", "probe_store",
            "check_workers_see_path", "probe_path", "concurrency"]
 
 log = logging.getLogger(__name__)
-ENGINES = ("local", "ray")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Where the work runs (one field per CLI option).
-
-    ``engine``: ``local`` (this machine's processes) or ``ray``. ``ray_address``: a running cluster
-    (``ray://host:10001`` or ``host:6379``; ``auto`` = the one this node joined); None starts a local instance for the
-    run and stops it after. ``workers``: parallel model replicas (actors) or tasks; None = sized from the cluster.
-    ``gpus_per_worker`` / ``cpus_per_worker``: resources each worker asks Ray for (fractions allowed: on a 2-core
-    machine whole-CPU actors deadlock against Ray Data's read tasks). ``worker_store``: the store's path as the
-    workers see it, when the shared filesystem is mounted at another path there.
-    """
-
-    engine: str = "local"
-    ray_address: str | None = None
-    workers: int | None = None
-    gpus_per_worker: float = 0.0
-    cpus_per_worker: float = 0.5
-    worker_store: str | None = None
-
-    def check(self) -> None:
-        if self.engine not in ENGINES:
-            raise AnimeparseError(f"--engine {self.engine!r}: use one of {', '.join(ENGINES)}")
-        if self.workers is not None and self.workers < 1:
-            raise AnimeparseError(f"--workers must be >= 1 with --engine ray, got {self.workers}")
-        if self.gpus_per_worker < 0 or self.cpus_per_worker <= 0:
-            raise AnimeparseError(f"need --gpus-per-worker >= 0 and --cpus-per-worker > 0, got "
-                                  f"{self.gpus_per_worker} and {self.cpus_per_worker}")
-        if self.engine == "local" and (self.ray_address or self.gpus_per_worker or self.worker_store):
-            raise AnimeparseError("--ray-address, --gpus-per-worker and --worker-store need --engine ray")
-
-
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from ..errors import AnimeparseError
@@ -20,7 +20,7 @@ _CANCEL_WAIT_S = 30.0
 
 
 def ordered_map(ray: Any, fn: Callable[..., list[R]], chunks: Iterable[list[T]], *args: Any, in_flight: int,
-                num_cpus: float, what: str) -> Iterator[tuple[list[T], list[R]]]:
+                num_cpus: float, what: str) -> Generator[tuple[list[T], list[R]], None, None]:
     """Yield ``(chunk, fn(chunk, *args))`` for every chunk, in order, ``fn`` running as Ray tasks asking for
     ``num_cpus`` each, at most ``in_flight`` at a time. ``args`` are put in the object store once.
 

@@ -1,7 +1,7 @@
-"""The export engine: pick the samples, run the format's per-sample work on both cores (or as Ray tasks across a
-cluster: :mod:`animeparse.distributed.export`), stream the results to the format's sink, and move the finished
-folder into place. The formats it writes are the registry's writers (:data:`animeparse.formats.WRITERS`); a
-manifest-only format (``parquet``: ``FORMAT.manifest_only``) has no per-sample work: its
+"""The export engine: pick the samples, run the format's per-sample work on the executor it is handed (both cores,
+or Ray tasks across a cluster), stream the results to the format's sink, and move the finished folder into place.
+The formats it writes are the registry's writers (:data:`animeparse.formats.WRITERS`); a manifest-only format
+(``parquet``: ``FORMAT.manifest_only``) has no per-sample work: its
 ``write_manifest(ds, root, config)`` fills the temp folder from the manifest alone.
 
 Memory is flat in the dataset size: workers decode and encode one sample at a time and send back small results
@@ -18,18 +18,18 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..distributed.session import EngineConfig
 from ..errors import AnimeparseError
+from ..executor import EngineConfig, Executor
 from ..formats import WRITERS
 from ..fsutil import fsync_dir
-from ..parallel import ordered_map
+from ..parallel import executor_for
 from ..store import Dataset
 from ..store.records import check_layer
 from .base import IMAGE_MODES, ExportConfig, ExportError, SampleJob, WorkContext, WorkResult
@@ -38,8 +38,8 @@ __all__ = ["EXPORTERS", "ExportResult", "export", "plan_jobs", "work_chunk"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
-# run(jobs, ctx) -> (job, result) in job order: local processes or Ray tasks
-Runner = Callable[[Sequence[SampleJob], WorkContext], Iterator[tuple[SampleJob, WorkResult]]]
+# run(jobs, ctx) -> (job, result) in job order, on the executor the export was handed
+Runner = Callable[[Sequence[SampleJob], WorkContext], Generator[tuple[SampleJob, WorkResult], None, None]]
 DEFAULT_LAYER = "gt"
 
 # the format modules the engine writes, by name: the one registry's writers
@@ -147,23 +147,23 @@ def plan_jobs(ds: Dataset, config: ExportConfig, module: ModuleType) -> list[Sam
 
 
 def export(ds: Dataset, out: Path | str, config: ExportConfig, *, progress: Progress | None = None,
-           engine: EngineConfig | None = None) -> ExportResult:
+           engine: EngineConfig | Executor | None = None) -> ExportResult:
     """Export ``config.layer`` of ``ds`` to the new folder ``out`` in ``config.format``.
 
     Built in a temp folder beside ``out`` and renamed into place when complete: a failed or interrupted export
     leaves nothing (``out`` must be absent or empty). ``progress(done, total)`` is called as samples finish.
-    ``engine``: with ``engine="ray"`` the per-sample work runs as Ray tasks (``engine.workers`` in flight; the
-    store and ``out``'s parent must be on a filesystem every node mounts, probed first) while the format's sink runs
-    here; the output is byte-identical to the local engine's (``config.workers`` processes).
+    ``engine``: where the per-sample work runs, an :class:`EngineConfig` (or an executor); with ``engine="ray"``
+    it runs as Ray tasks (``engine.workers`` in flight; the store and ``out``'s parent must be on a filesystem every
+    node mounts, probed first) while the format's sink runs here; the output is byte-identical to the local
+    engine's (``config.workers`` processes).
     Raises ExportError for bad options, an existing non-empty ``out`` or nothing to export.
     """
     module = check_config(config)
-    if engine is not None:
-        engine.check()
+    executor = executor_for(engine, workers=config.workers)
     out = Path(out).absolute()
     _check_out(out, ds.root)
     if module.FORMAT.manifest_only:
-        if engine is not None and engine.engine == "ray":
+        if executor.remote:
             log.info("%s reads the manifest only: written here, no Ray work", config.format)
         return _export_manifest(ds, out, config, module, progress)
     config = _with_layer(config)
@@ -171,14 +171,11 @@ def export(ds: Dataset, out: Path | str, config: ExportConfig, *, progress: Prog
     if config.polygons:  # said up front, before a long run; the counts come with the result's warnings
         log.warning("--polygons is lossy: traced contours differ from the mask along edges; regions with holes are "
                     "kept as RLE (COCO polygons cannot cut holes)")
-    session = contextlib.ExitStack()
-    run: Runner = partial(_run, workers=config.workers, chunk=config.chunk)
-    if engine is not None and engine.engine == "ray":
-        from ..distributed.export import ray_runner
-
-        # connected, and the store probed from the workers, before anything is written
-        run = session.enter_context(ray_runner(ds.root, engine, chunk=config.chunk))
-    with session:
+    if executor.remote and executor.config.gpus_per_worker:
+        raise AnimeparseError("--gpus-per-worker: export's work is decoding and encoding on CPUs; drop it")
+    run: Runner = partial(_run, executor=executor, chunk=config.chunk)
+    # connected, and the store probed from the workers, before anything is written
+    with executor.open(ds.root):
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
         ctx = WorkContext(config=config, labelmap=ds.labelmap, root=str(tmp), store_name=ds.card.name)
@@ -240,30 +237,26 @@ def _export_manifest(ds: Dataset, out: Path, config: ExportConfig, module: Modul
 
 
 # -- the parallel part ---------------------------------------------------------------------------------------------
-def _run(jobs: Sequence[SampleJob], ctx: WorkContext, *, workers: int, chunk: int
-         ) -> Iterator[tuple[SampleJob, WorkResult]]:
-    """(job, result) in job order, computed on ``workers`` processes with a bounded window of chunks."""
+def _run(jobs: Sequence[SampleJob], ctx: WorkContext, *, executor: Executor, chunk: int
+         ) -> Generator[tuple[SampleJob, WorkResult], None, None]:
+    """(job, result) in job order, ``chunk`` jobs per batch on ``executor`` (a bounded window in flight)."""
     chunks = [list(jobs[i:i + chunk]) for i in range(0, len(jobs), chunk)]
-    if workers <= 0 or len(chunks) == 1:
-        for part in chunks:
-            yield from zip(part, work_chunk(part, ctx))
+    if not executor.remote and len(chunks) == 1:
+        yield from zip(chunks[0], work_chunk(chunks[0], ctx))
         return
-    for part, results in ordered_map(_work_global, chunks, workers=workers, initializer=_init_worker,
-                                     initargs=(ctx,)):
-        yield from zip(part, results)
+    if executor.remote:  # workers write into ctx.root and read the store at their path to it
+        executor.check_path(ctx.root, what="export's output folder", write=True)
+        chunks = [[replace(j, image_src=executor.worker_path(j.image_src), mask_src=executor.worker_path(j.mask_src))
+                   for j in part] for part in chunks]
+    start = 0
+    with contextlib.closing(executor.ordered_map(_work, chunks, context=ctx, what="export")) as results:
+        for part, answers in results:
+            yield from zip(jobs[start:start + len(part)], answers)  # the driver's jobs, not the remapped
+            start += len(part)
 
 
-_CTX: WorkContext | None = None
-
-
-def _init_worker(ctx: WorkContext) -> None:
-    global _CTX
-    _CTX = ctx
-
-
-def _work_global(part: list[SampleJob]) -> list[WorkResult]:
-    assert _CTX is not None  # set by the pool initializer
-    return work_chunk(part, _CTX)
+def _work(ctx: WorkContext, part: list[SampleJob]) -> list[WorkResult]:
+    return work_chunk(part, ctx)
 
 
 def work_chunk(part: list[SampleJob], ctx: WorkContext) -> list[WorkResult]:

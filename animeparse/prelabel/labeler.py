@@ -2,7 +2,7 @@
 SAM's encoder) on the whole batch at once, then each image's prompts, SAM decoder and combination into a label map,
 a per-pixel confidence (as PNG bytes) and a score. Nothing here writes the store: the local engine calls
 :class:`Labeler` in the process that commits, ``--engine ray`` in Ray actors
-(:mod:`animeparse.distributed.prelabel`) whose results the driver commits.
+(:mod:`animeparse.prelabel.remote`) whose results the driver commits.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ embeddings already cached are not recomputed. Human layers are never written.
 The per-batch compute (:class:`~animeparse.prelabel.labeler.Labeler`: images -> parser (+ SAM) -> label,
 confidence, score) is one function both engines call; the commit (:func:`_write`) stays here, in the one process
 that holds the store's writer lock. With ``engine=EngineConfig(engine="ray")`` the batches are computed by a Ray
-actor pool (:mod:`animeparse.distributed.prelabel`) and committed here as they stream back, in order.
+actor pool (:mod:`animeparse.prelabel.remote`) and committed here as they stream back, in order.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ..distributed import EngineConfig
 from ..errors import AnimeparseError
+from ..executor import EngineConfig, Executor
 from ..fsutil import atomic_write_bytes
+from ..parallel import executor_for
 from ..store import Dataset, MaskInput, Sample, new_run_id
 from ..store.records import check_layer
 from .device import device_name, resolve_device, torch_versions
@@ -39,12 +40,11 @@ from .labeler import Labeler, SampleLabel, read_batch
 from .models import cached_path, check_cached
 from .parser import Parser, load_parser
 from .prompts import PromptConfig
+from .remote import RemotePrelabel
 from .sam import EmbeddingCache, SamEngine, load_sam
 
 if TYPE_CHECKING:
     import torch
-
-    from ..distributed.prelabel import RayPrelabel
 
 __all__ = ["PrelabelConfig", "PrelabelResult", "prelabel", "select_samples", "SAM_CHOICES", "MODES"]
 
@@ -113,15 +113,15 @@ class PrelabelResult:
 
 def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: Parser | None = None,
              sam: SamEngine | None = None, progress: Progress | None = None,
-             engine: EngineConfig | None = None) -> PrelabelResult:
+             engine: EngineConfig | Executor | None = None) -> PrelabelResult:
     """Prelabel ``ds`` (open for writing). ``parser`` / ``sam``: already loaded models to use instead of
     resolving ``config.parser`` / ``config.sam`` (interactive use, benchmarks). ``engine``: where the model work
     runs (default: here); with ``ray`` the models are loaded from their files by each Ray worker, and everything
     else (selection, resume, commits, the run record) is the same as locally."""
     _check_config(config)
-    engine = engine or EngineConfig()
-    engine.check()
-    distributed = engine.engine == "ray"
+    executor = executor_for(engine)
+    engine = executor.config
+    distributed = executor.remote
     if not distributed and engine.workers is not None:
         raise AnimeparseError("--workers sets the Ray actor pool; it needs --engine ray")
     if distributed:
@@ -144,16 +144,14 @@ def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: 
     with contextlib.ExitStack() as stack:
         pool = None
         if distributed:
-            from ..distributed.prelabel import RayPrelabel
-
             # connects and proves the workers see the store and the model files, before anything is written
-            pool = stack.enter_context(RayPrelabel(ds, config, engine, parser=parser, sam=sam_engine))
+            pool = stack.enter_context(RemotePrelabel(ds, config, executor, parser=parser, sam=sam_engine))
         ds.start_run("prelabel", params=params, models=models, run_id=run_id)
         return _run(ds, config, run_id, layer, parser, sam_engine, pool, progress)
 
 
 def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: Parser, sam: SamEngine | None,
-         pool: RayPrelabel | None, progress: Progress | None) -> PrelabelResult:
+         pool: RemotePrelabel | None, progress: Progress | None) -> PrelabelResult:
     """Select, skip what is done, compute (here or on the pool) and commit each batch as it arrives."""
     selected = select_samples(ds, config.only, low_confidence_below=config.low_confidence_below)
     done = {s.id for s in ds.samples(layer=layer)}

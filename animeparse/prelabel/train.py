@@ -34,6 +34,7 @@ from ..fsutil import atomic_open
 from ..store import Dataset, new_run_id
 from .device import device_name, file_sha256, load_torch_file, require_torch, resolve_device, torch_versions
 from .parser import CHECKPOINT_FORMAT, checkpoint_path
+from .nets import autocast_dtype, build_net
 from .trainset import class_weights, load_images, load_pairs, training_samples, unlabeled_samples
 
 if TYPE_CHECKING:
@@ -164,7 +165,9 @@ class _Trainer:
         self.n_classes = len(ds.labelmap)
         self.images, self.targets = load_pairs(ds, sample_ids, config.size)
         self.unlabeled = load_images(ds, unl_ids, config.size) if unl_ids else None
-        self.model, self.arch_json, self.norm, self.backbone = _build_net(config, self.n_classes)
+        self.model, self.arch_json, self.norm, self.backbone = build_net(
+            config.arch, self.n_classes, seed=config.seed, widths=config.widths,
+            backbone_weights=config.backbone_weights)
         # channels-last convolutions are ~20 % faster on the CPU (oneDNN) and no slower on CUDA
         self.model.to(device, memory_format=torch.channels_last)
         self.teacher = copy.deepcopy(self.model).eval() if unl_ids and config.ssl_weight > 0 else None
@@ -184,7 +187,7 @@ class _Trainer:
         self.background = names.index("background") if "background" in names else None
         self.mean = torch.tensor(self.norm[0], device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(self.norm[1], device=device).view(1, 3, 1, 1)
-        self.amp = _autocast_dtype(device)
+        self.amp = autocast_dtype(device)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "animeparse", "arch": self.arch_json.get("kind", "unet"),
@@ -342,36 +345,6 @@ class _Trainer:
 # regions recoloured independently by the style augmentation (colour says little about them in anime art)
 _RECOLOUR = ("background", "hair", "cloth", "hat", "ear_r", "neck_l", "eye_g", "top", "bottom", "dress", "shoes",
              "accessory", "weapon", "tail_wings")
-
-
-def _build_net(config: TrainConfig, n_classes: int) -> tuple[Any, dict[str, Any],
-                                                             tuple[tuple[float, ...], tuple[float, ...]], Any]:
-    """(model, arch JSON for the checkpoint, (mean, std) input normalisation, backbone info or None)."""
-    torch = require_torch()
-    from .parser import PARSER_MEAN, PARSER_STD
-
-    if config.arch == "bisenet":
-        from .bisenet import IMAGENET_MEAN, IMAGENET_STD
-        from .bisenet_init import init_bisenet
-
-        weights = Path(config.backbone_weights) if config.backbone_weights else None
-        model, info = init_bisenet(n_classes, backbone_weights=weights, seed=config.seed)
-        return model, {"kind": "bisenet", "num_classes": n_classes}, (IMAGENET_MEAN, IMAGENET_STD), info
-    from .parser_net import ParserArch, ParserNet
-
-    arch = ParserArch(num_classes=n_classes, widths=config.widths)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = ParserNet(arch)
-    return model, arch.to_json(), (PARSER_MEAN, PARSER_STD), None
-
-
-def _autocast_dtype(device: torch.device) -> Any:
-    """Mixed precision on CUDA (bf16 where supported, else fp16); None (fp32) on the CPU."""
-    torch = require_torch()
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _check_config(config: TrainConfig) -> None:

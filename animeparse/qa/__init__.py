@@ -22,9 +22,9 @@ from .layers import check_layers
 from .layout import check_layout, check_lr_convention
 from .manifest import check_manifest
 from .runner import validate
+from .sample_view import SampleFacts, SampleView
 from .shapes import check_shapes
 from .values import check_label_order, check_values
-from .view import SampleFacts, SampleView
 
 __all__ = ["CHECKS", "SAMPLE_CHECKS", "STORE_CHECKS", "Finding", "QAConfig", "QAReport", "SampleFacts", "SampleView",
            "Severity", "load_config", "validate"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AnimeparseError
-from ..ingest.dupes import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
+from ..ingest.neardup import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
 
 __all__ = ["QAConfig", "load_config", "config_fields"]
 

@@ -11,11 +11,11 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from ..ingest.dupes import NearDupIndex
+from ..ingest.neardup import NearDupIndex
 from ..store import Dataset, Sample
 from .config import QAConfig
 from .findings import Finding, Severity
-from .view import SampleFacts
+from .sample_view import SampleFacts
 
 __all__ = ["check_duplicates", "near_dup_groups"]
 

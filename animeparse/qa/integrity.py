@@ -13,8 +13,7 @@ from ..fsutil import TMP_SUFFIX
 from ..store import Dataset
 from .config import QAConfig
 from .findings import Finding, Severity
-from .rows import known_paths
-from .view import SampleFacts, SampleView
+from .sample_view import SampleFacts, SampleView
 
 __all__ = ["check_integrity", "check_files"]
 
@@ -76,7 +75,7 @@ def _bit_rot(sid: str, rel: str, got: str | None, expected: str, fix: str, layer
 def check_files(ds: Dataset, cfg: QAConfig, facts: Mapping[str, SampleFacts]) -> Iterator[Finding]:
     """Orphans: files under images/ and masks/ that no manifest row (nor the replaced-mask history) names.
     A writer's crash leaves them; hidden temp files (``.*.tmp``) are left to the writer's own clean-up."""
-    images, masks = known_paths(ds)
+    images, masks = ds.known_paths()
     found: list[str] = []
     if (ds.root / "images").is_dir():
         found += [f"images/{p.name}" for p in (ds.root / "images").iterdir() if p.is_file()]

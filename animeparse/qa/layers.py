@@ -11,8 +11,7 @@ from datetime import datetime, timezone
 from ..store import Dataset
 from .config import QAConfig
 from .findings import Finding, Severity
-from .rows import all_mask_records
-from .view import SampleFacts
+from .sample_view import SampleFacts
 
 __all__ = ["check_layers"]
 
@@ -29,7 +28,7 @@ def _epoch(stamp: str) -> float | None:
 def check_layers(ds: Dataset, cfg: QAConfig, facts: Mapping[str, SampleFacts]) -> Iterator[Finding]:
     """A ``prelabel/*`` layer made (origin ``created_at``, else the row's) before its image file was last changed
     (mtime) predicts another picture; an ``annotated``/``reviewed`` sample must have a ``gt`` layer."""
-    masks = all_mask_records(ds)
+    masks = ds.all_mask_records()
     for s in ds.samples():
         layers = {m.layer: m for m in masks.get(s.id, [])}
         if s.status in ("annotated", "reviewed") and "gt" not in layers:

@@ -18,7 +18,7 @@ from ..labelmap import LabelMap
 from ..store import Dataset
 from .config import QAConfig
 from .findings import Finding, Severity
-from .view import SampleFacts, SampleView, ring_values
+from .sample_view import SampleFacts, SampleView, ring_values
 
 __all__ = ["check_layout", "check_lr_convention", "lr_vote", "lr_pairs", "LR_WORDS"]
 

@@ -20,11 +20,10 @@ from pathlib import Path
 
 from ..errors import StoreError
 from ..store import Dataset
-from ..store.dataset import MANIFEST_NAME
-from ..store.manifest import connect, migrate
+from ..store.manifest import MANIFEST_NAME, connect, migrate
 from .config import QAConfig
 from .findings import Finding, Severity
-from .view import SampleFacts
+from .sample_view import SampleFacts
 
 __all__ = ["check_manifest", "MAX_PROBLEMS"]
 

@@ -20,13 +20,12 @@ import numpy as np
 from ..errors import AnimeparseError, StoreError
 from ..labelmap import LabelMap
 from ..labelorder import suspect_label_order
-from ..parallel import ordered_map
+from ..parallel import LocalExecutor
 from ..store import Dataset, MaskRecord, Sample
-from ..store.dataset import MANIFEST_NAME
+from ..store.manifest import MANIFEST_NAME
 from .config import QAConfig
 from .findings import Finding, QAReport, Severity
-from .rows import all_mask_records
-from .view import SampleFacts, SampleView
+from .sample_view import SampleFacts, SampleView
 
 __all__ = ["validate", "inspect_sample"]
 
@@ -68,7 +67,7 @@ def validate(ds: Dataset, cfg: QAConfig | None = None, *, progress: Progress | N
         findings += _guarded("manifest", lambda: STORE_CHECKS["manifest"](ds, cfg, {}), None)
     try:
         samples = ds.samples()
-        masks = all_mask_records(ds)
+        masks = ds.all_mask_records()
     except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as err:  # bytes, JSON or columns damaged
         damage = [f.message for f in findings if f.code == "manifest_corrupt"]
         raise StoreError(f"the manifest's rows could not be read ({type(err).__name__}: {err})"
@@ -156,25 +155,20 @@ def _parallel(tasks: Sequence[Task], ctx: WorkerContext, workers: int
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        for _, results in ordered_map(_work, chunks, workers=min(workers, len(chunks)), window=4 * workers,
-                                      initializer=_init_worker, initargs=(ctx,)):
+        pool = LocalExecutor(workers=min(workers, len(chunks)), window=4 * workers)
+        for _, results in pool.ordered_map(_work, chunks, context=ctx, init=_init_worker, what="validate"):
             yield results
     finally:
         cv2.setNumThreads(threads)
 
 
-_CTX: WorkerContext | None = None
-
-
-def _init_worker(ctx: WorkerContext) -> None:
-    global _CTX
-    _CTX = ctx
+def _init_worker(ctx: WorkerContext) -> WorkerContext:
     import cv2
 
     # truncated PNGs are findings here; OpenCV's stderr warning about each would only garble the progress bar
     cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
+    return ctx
 
 
-def _work(chunk: list[Task]) -> list[tuple[str, list[Finding], SampleFacts]]:
-    assert _CTX is not None  # set by the pool initializer
-    return [inspect_sample(t, _CTX) for t in chunk]
+def _work(ctx: WorkerContext, chunk: Sequence[Task]) -> list[tuple[str, list[Finding], SampleFacts]]:
+    return [inspect_sample(t, ctx) for t in chunk]

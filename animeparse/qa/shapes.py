@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import QAConfig
 from .findings import Finding, Severity
-from .view import ClassStats, SampleView, ring_values
+from .sample_view import ClassStats, SampleView, ring_values
 
 __all__ = ["check_shapes"]
 

@@ -15,7 +15,7 @@ from ..labelmap import IGNORE_INDEX
 from ..labelorder import suspect_label_order
 from .config import QAConfig
 from .findings import Finding, Severity
-from .view import SampleView
+from .sample_view import SampleView
 
 __all__ = ["check_values", "check_label_order"]
 

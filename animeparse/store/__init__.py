@@ -6,6 +6,7 @@ from .lock import WriterLock
 from .manifest import SCHEMA_VERSION
 from .prepare import MaskInput, PreparedSample, prepare_sample
 from .records import STATUSES, MaskRecord, RunRecord, Sample
+from .selection import SELECTION_TERMS, UnknownSelection
 
 __all__ = [
     "Dataset",
@@ -17,8 +18,10 @@ __all__ = [
     "prepare_sample",
     "RunRecord",
     "SCHEMA_VERSION",
+    "SELECTION_TERMS",
     "STATUSES",
     "Sample",
+    "UnknownSelection",
     "WriterLock",
     "new_run_id",
 ]

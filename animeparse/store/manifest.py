@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
 from ..errors import StoreError
 from ..fsutil import on_read_only_fs
 
-__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "connect", "migrate", "schema_version", "write_error"]
+__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "MIGRATIONS", "connect", "migrate", "now_utc", "schema_version",
+           "write_error"]
+
+MANIFEST_NAME = "manifest.sqlite"
+
+
+def now_utc() -> str:
+    """The manifest's timestamps: UTC, to the second, ``YYYY-mm-ddTHH:MM:SSZ``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 # Each entry upgrades the schema from version i to i + 1. Never edit a released entry: append a new one.
 MIGRATIONS: list[str] = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from animeparse.demo.synth import generate_face
 from animeparse.formats.lsrle import decode_rle, encode_mask_rle, encode_rle
-from animeparse.synth import generate_face
 
 RNG = np.random.default_rng(0)
 _, FACE = generate_face(3, 0, size=96)

@@ -20,11 +20,11 @@ from PIL import Image
 from animeparse import Dataset, load_labelmap
 from animeparse.annotate import Connection, LabelStudioError, PullConfig, PushConfig, pull, push
 from animeparse.cli.main import cli
+from animeparse.demo.synth import generate_face
 from animeparse.errors import LabelMapError
 from animeparse.formats.lsrle import encode_rle, rle_to_alpha
 from animeparse.rasterize import compose_by_priority
 from animeparse.store import MaskInput
-from animeparse.synth import generate_face
 
 pytest.importorskip("label_studio_sdk")
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from animeparse import Dataset, MaskInput
 from animeparse.cli.main import cli
-from animeparse.pseudo import PseudoConfig, make_manga
+from animeparse.translate.pseudo import PseudoConfig, make_manga
 
 from ..prelabel import make_face_store
 

@@ -14,8 +14,8 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
 from animeparse import Dataset, MaskInput, load_labelmap
+from animeparse.demo.synth import generate_face
 from animeparse.export import ExportConfig, export
-from animeparse.synth import generate_face
 
 H, W = 48, 64
 

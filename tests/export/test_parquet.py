@@ -15,10 +15,10 @@ from PIL import Image
 
 from animeparse import Dataset, MaskInput, load_labelmap
 from animeparse.cli.main import cli
+from animeparse.demo.synth import generate_face
 from animeparse.export import ExportConfig, ExportError, export
 from animeparse.formats import parquet as parquet_module
 from animeparse.store.prepare import prepare_sample
-from animeparse.synth import generate_face
 
 
 def build_manifest_store(root: Path) -> Path:

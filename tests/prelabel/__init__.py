@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 from animeparse import Dataset, MaskInput, load_labelmap
-from animeparse.synth import generate_face
+from animeparse.demo.synth import generate_face
 
 
 def make_face_store(root: Path, *, n_train: int, n_val: int = 0, n_unlabeled: int = 0, size: int = 128,

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from animeparse import Dataset, MaskInput, load_labelmap
-from animeparse.defects import make_defect_dataset
+from animeparse.demo.defects import make_defect_dataset
 from animeparse.qa import QAConfig, QAReport, validate
 from animeparse.store import prepare_sample
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from animeparse.cli.main import cli
 from animeparse.cli.qa_cmds import validate_cmd
-from animeparse.defects import DEFECT_CODES, make_face_store
+from animeparse.demo.defects import DEFECT_CODES, make_face_store
 from animeparse.qa import QAConfig
 from animeparse.store import WriterLock
 

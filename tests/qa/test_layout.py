@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from animeparse import Dataset, load_labelmap
-from animeparse.defects import make_face_store
+from animeparse.demo.defects import make_face_store
 from animeparse.qa import QAConfig
 from animeparse.qa.layout import lr_pairs
 

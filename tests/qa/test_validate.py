@@ -7,7 +7,7 @@ import json
 import pytest
 
 from animeparse import Dataset
-from animeparse.defects import DEFECT_CODES
+from animeparse.demo.defects import DEFECT_CODES
 from animeparse.errors import AnimeparseError
 from animeparse.qa import CHECKS, QAConfig, Severity, validate
 

@@ -35,7 +35,7 @@ from PIL import Image
 
 from animeparse import Dataset, load_labelmap
 from animeparse.cli.main import cli
-from animeparse.synth import generate_face
+from animeparse.demo.synth import generate_face
 
 from ..annotate.conftest import ls_server, start_server, stop_server  # noqa: F401 - the session's one server
 from . import faultkit

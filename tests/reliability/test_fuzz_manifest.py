@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from animeparse import Dataset
 from animeparse.cli.main import cli
-from animeparse.defects import make_face_store
+from animeparse.demo.defects import make_face_store
 from animeparse.errors import StoreError
 from animeparse.qa import QAConfig, validate
 

@@ -23,7 +23,7 @@ from animeparse import Dataset
 from animeparse.cli.main import cli
 from animeparse.errors import LabelMapError
 from animeparse.formats.base import ReadOptions
-from animeparse.ingest import IngestConfig, _id_lut
+from animeparse.ingest.run import IngestConfig, _id_lut
 from animeparse.labelmap import IGNORE_INDEX, Remap, load_labelmap, load_remap
 from animeparse.resources import schemas_dir
 

@@ -32,9 +32,9 @@ from animeparse import Dataset, load_labelmap
 from animeparse.annotate import Connection, LabelStudioError
 from animeparse.annotate.client import TOKEN_ENV, URL_ENV
 from animeparse.cli.main import cli
+from animeparse.demo.synth import generate_face
 from animeparse.formats.lsrle import encode_rle
 from animeparse.store import MaskInput
-from animeparse.synth import generate_face
 
 from ..annotate.conftest import ls_server  # noqa: F401 - the session's one server, shared (see its docstring)
 from ..conftest import REPO

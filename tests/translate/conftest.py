@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from animeparse import Dataset, MaskInput
-from animeparse.synth import generate_face
+from animeparse.demo.synth import generate_face
 
 torch = pytest.importorskip("torch")
 

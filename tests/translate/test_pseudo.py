@@ -8,7 +8,7 @@ from PIL import Image
 
 from animeparse import Dataset
 from animeparse.errors import FormatError, StoreError
-from animeparse.pseudo import PseudoConfig, conditioning_layer, contact_sheet, make_manga
+from animeparse.translate.pseudo import PseudoConfig, conditioning_layer, contact_sheet, make_manga
 
 torch = pytest.importorskip("torch")
 

@@ -17,21 +17,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from .distributed import EngineConfig
-from .errors import AnimeparseError, StoreError
-from .fsutil import atomic_write_bytes
-from .imageio import read_image, read_mask
-from .labelmap import LabelMap
-from .store import Dataset, MaskInput, PreparedSample, Sample, prepare_sample
-from .store.records import MaskRecord, check_layer
-
-if TYPE_CHECKING:
-    from .translate.base import Translator
+from ..errors import AnimeparseError, StoreError
+from ..executor import EngineConfig, Executor
+from ..fsutil import atomic_write_bytes
+from ..imageio import read_mask
+from ..parallel import executor_for
+from ..store import Dataset, PreparedSample, Sample
+from ..store.records import MaskRecord, check_layer
+from .batch import BatchContext, PlanItem, RemotePseudo, Translated, translate_batch
 
 __all__ = ["PseudoConfig", "PseudoResult", "SheetResult", "make_manga", "contact_sheet", "conditioning_layer",
            "BatchContext", "translate_batch"]
@@ -90,35 +87,6 @@ class SheetResult:
     columns: int
 
 
-@dataclass(frozen=True)
-class _Item:
-    parent: Sample
-    variant: int
-    layer: str | None  # the mask layer that conditions the translation and is carried over; None = single region
-    mask: MaskRecord | None = None  # that layer's record in the parent store
-
-
-@dataclass(frozen=True)
-class BatchContext:
-    """What the per-batch compute needs besides the translator (picklable: it travels to Ray workers).
-
-    ``root``: where the parent store's files are read (the driver's path, or the workers' ``--worker-store``);
-    ``parent_root``: the parent store's path as the outputs record it (always the driver's); ``translator_name``:
-    the translator spec as recorded; ``labelmap`` / ``out_labelmap``: the parent's and the derived store's."""
-
-    root: str
-    parent_root: str
-    labelmap: LabelMap
-    out_labelmap: LabelMap
-    translator_name: str
-    config: PseudoConfig
-    run_id: str
-
-
-# one output ready to commit: the prepared sample, its plan item, and the parent mask it must carry (or None)
-Translated = tuple[PreparedSample, _Item, "npt.NDArray[np.uint8] | None"]
-
-
 def conditioning_layer(ds: Dataset, sample_id: str, *, layer: str = "gt") -> str | None:
     """The layer a translation uses: ``layer`` when the sample has it, else its latest ``prelabel/*`` layer (by
     creation time), else None (translated as a single region, stored without a mask)."""
@@ -135,7 +103,7 @@ def _conditioning_record(records: list[MaskRecord], layer: str) -> MaskRecord | 
 
 
 def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = PseudoConfig(),
-               progress: Progress | None = None, engine: EngineConfig | None = None) -> PseudoResult:
+               progress: Progress | None = None, engine: EngineConfig | Executor | None = None) -> PseudoResult:
     """Translate every sample of the store ``source`` ``config.variants`` times into the derived store ``out``.
 
     ``engine``: where the translations are computed (default: here). With ``ray`` they run on a Ray actor pool
@@ -144,15 +112,15 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
     that would not carry over, a Ray worker that cannot read the parent store); a failed run is recorded as
     ``failed`` and what was committed before stays (re-run to finish).
     """
-    from .translate import load_translator
+    from . import load_translator
 
     if config.variants < 1 or config.batch_size < 1:
         raise AnimeparseError(f"variants and batch size must be >= 1, got {config.variants} and "
                               f"{config.batch_size}")
     check_layer(config.layer)
-    engine = engine or EngineConfig()
-    engine.check()
-    distributed = engine.engine == "ray"
+    executor = executor_for(engine)
+    engine = executor.config
+    distributed = executor.remote
     if not distributed and engine.workers is not None:
         raise AnimeparseError("--workers sets the Ray actor pool; it needs --engine ray")
     if distributed and config.device == "cuda" and engine.gpus_per_worker <= 0:
@@ -168,13 +136,11 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
         src = stack.enter_context(Dataset.open(source))
         pool = None
         if distributed:
-            from .distributed.pseudo import RayPseudo
-
             # connects and proves the workers see the parent store, before the derived store is touched
-            pool = stack.enter_context(RayPseudo(src, translator, config, engine))
+            pool = stack.enter_context(RemotePseudo(src.root, translator, config, executor))
         dst = stack.enter_context(_open_derived(Path(out), src))
         done = _existing(dst, translator.sha256, config)
-        items: list[_Item] = []
+        items: list[PlanItem] = []
         skipped = 0
         for sample in src.samples():
             record = _conditioning_record(src.masks_of(sample.id), config.layer)
@@ -182,7 +148,7 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
                 if (sample.id, variant) in done:
                     skipped += 1
                 else:
-                    items.append(_Item(sample, variant, record.layer if record else None, record))
+                    items.append(PlanItem(sample, variant, record.layer if record else None, record))
         counts: dict[str, int] = defaultdict(int)
         run_id, duplicates = None, 0
         device = str(translator.device)
@@ -216,7 +182,7 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
                             workers=pool.workers if pool is not None else None)
 
 
-def _commit(dst: Dataset, translated: list[Translated], run_id: str) -> list[tuple[_Item, bool]]:
+def _commit(dst: Dataset, translated: list[Translated], run_id: str) -> list[tuple[PlanItem, bool]]:
     """Commit one batch (both engines): every output's mask checked against its parent's, pixel for pixel, then
     the batch in one transaction, then each new row checked to point at the checked bytes. Returns
     (item, added) per output."""
@@ -261,12 +227,12 @@ def _existing(dst: Dataset, sha256: str, config: PseudoConfig) -> set[tuple[str,
     return found
 
 
-def _batches(items: list[_Item], size: int) -> Iterator[list[_Item]]:
+def _batches(items: list[PlanItem], size: int) -> Iterator[list[PlanItem]]:
     """Batches of same-size images (a batch is one tensor); a parent's variants stay together (one decode).
 
     Large images get smaller batches (at most ``_MAX_BATCH_PIXELS`` per batch) to bound memory; outputs do not
     depend on the batch, so this changes no pixel."""
-    by_shape: dict[tuple[int, int], list[_Item]] = defaultdict(list)
+    by_shape: dict[tuple[int, int], list[PlanItem]] = defaultdict(list)
     for item in items:
         by_shape[(item.parent.height, item.parent.width)].append(item)
     for shape in sorted(by_shape):
@@ -276,69 +242,7 @@ def _batches(items: list[_Item], size: int) -> Iterator[list[_Item]]:
             yield group[i:i + step]
 
 
-def translate_batch(ctx: BatchContext, translator: Translator, batch: list[_Item]) -> list[Translated]:
-    """The per-batch compute of ``pseudo manga``, the same for both engines: read each parent image and its
-    conditioning mask (under ``ctx.root``), translate the batch in one pass, encode each output as PNG and prepare
-    it with its carried mask. Returns (prepared sample, item, the parent mask it must carry or None) per item;
-    nothing is written."""
-    import cv2
-    import torch
-
-    from .translate import generator_for, images_to_tensor, role_lut, single_region_lut, tensor_to_images
-
-    config, root = ctx.config, Path(ctx.root)
-    images: dict[str, npt.NDArray[np.uint8]] = {}
-    masks: dict[str, npt.NDArray[np.uint8] | None] = {}
-    for item in batch:
-        pid = item.parent.id
-        if pid not in images:
-            images[pid] = read_image(root / item.parent.image)
-            masks[pid] = read_mask(root / item.mask.path) if item.layer and item.mask else None
-    h, w = images[batch[0].parent.id].shape[:2]
-    device = translator.device
-    x = images_to_tensor([images[it.parent.id] for it in batch], device)
-    zeros = np.zeros((h, w), np.uint8)
-    ids = torch.from_numpy(np.stack([_or(masks[it.parent.id], zeros) for it in batch]).astype(np.int64)).to(device)
-    mask_lut, flat_lut = role_lut(ctx.labelmap), single_region_lut()
-    luts = torch.from_numpy(np.stack([mask_lut if it.layer else flat_lut for it in batch])).to(device)
-    gens = [generator_for(config.seed, it.parent.id, it.variant) for it in batch]
-    outputs = tensor_to_images(translator.translate(x, ids, role_lut=luts, generators=gens, color=config.color))
-    prepared: list[Translated] = []
-    for item, pixels in zip(batch, outputs):
-        parent = item.parent
-        if pixels.shape[:2] != images[parent.id].shape[:2]:
-            raise AnimeparseError(f"translator {ctx.translator_name} made a {pixels.shape[1]}x{pixels.shape[0]} "
-                                  f"image from {parent.id} ({w}x{h}); translations must keep the size",
-                                  sample_id=parent.id)
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR),
-                                   [cv2.IMWRITE_PNG_COMPRESSION, 3])
-        if not ok:
-            raise StoreError(f"could not encode the translation of {parent.id} as PNG", sample_id=parent.id)
-        png = encoded.tobytes()
-        mask = masks[parent.id]
-        carried = {}
-        if item.layer and mask is not None:
-            rec = item.mask
-            origin = {**(rec.origin if rec else {}), "carried_from": {"sample": parent.id, "layer": item.layer,
-                                                                       "sha256": rec.sha256 if rec else None},
-                      "run": ctx.run_id}
-            carried[item.layer] = MaskInput(mask, origin=origin, score=rec.score if rec else None,
-                                            source=f"{ctx.parent_root}/{rec.path if rec else parent.id}")
-        meta = {"translator": ctx.translator_name, "translator_sha256": translator.sha256, "seed": config.seed,
-                "variant": item.variant, "color": config.color, "source_layer": item.layer}
-        stem = Path(parent.name).stem
-        p = prepare_sample(Path(f"{stem}.manga{item.variant}.png"), labelmap=ctx.out_labelmap, masks=carried,
-                           source=f"{ctx.parent_root}#{parent.id}", split=parent.split, tags=parent.tags, meta=meta,
-                           pixels=pixels, file_bytes=png, parent_id=parent.id, parent_run=ctx.run_id)
-        prepared.append((p, item, mask))
-    return prepared
-
-
-def _or(mask: npt.NDArray[np.uint8] | None, default: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    return default if mask is None else mask
-
-
-def _check_carry(p: PreparedSample, item: _Item, mask: npt.NDArray[np.uint8] | None) -> None:
+def _check_carry(p: PreparedSample, item: PlanItem, mask: npt.NDArray[np.uint8] | None) -> None:
     """Refuse an output whose size differs from its parent's or whose encoded mask is not the parent's, pixel
     for pixel (decoded back from the bytes about to be written)."""
     parent = item.parent
@@ -355,7 +259,7 @@ def _check_carry(p: PreparedSample, item: _Item, mask: npt.NDArray[np.uint8] | N
                          "nothing of this batch was written", sample_id=parent.id)
 
 
-def _check_committed(dst: Dataset, prepared: list[tuple[PreparedSample, _Item]], added: list[bool]) -> None:
+def _check_committed(dst: Dataset, prepared: list[tuple[PreparedSample, PlanItem]], added: list[bool]) -> None:
     """After the commit: every new sample's mask row points at exactly the bytes checked before it."""
     for (p, item), fresh in zip(prepared, added):
         if not fresh or not p.masks:
@@ -370,7 +274,7 @@ def contact_sheet(derived: Path | str, out_png: Path | str, *, rows: int = 8, ti
     """A PNG grid: per parent (the first ``rows`` by id) its input image (from the parent store named in the
     derived card), its mask coloured by the label map, and its manga variants. A parent store that cannot be
     opened leaves the input column empty (logged), the rest still shows."""
-    from .translate.sheet import colorize_mask, compose_sheet
+    from .sheet import colorize_mask, compose_sheet
 
     with Dataset.open(derived) as dst:
         groups: dict[str, list[Sample]] = defaultdict(list)

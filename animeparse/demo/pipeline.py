@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .ingest import IngestConfig, ingest
-from .labelmap import load_labelmap
-from .store import Dataset, DatasetInfo
+from ..ingest import IngestConfig, ingest
+from ..labelmap import load_labelmap
+from ..store import Dataset, DatasetInfo
 from .synth import LR_CONVENTION, write_demo_data
 
 __all__ = ["DemoResult", "run_demo"]
@@ -42,10 +42,10 @@ def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
 
     ``progress(stage)`` returns a ``progress(done, total)`` callback for that stage (or None).
     """
-    from .export import ExportConfig, export
-    from .qa import validate
-    from .split import SplitConfig, split_dataset
-    from .stats import compute_stats, write_report
+    from ..export import ExportConfig, export
+    from ..qa import validate
+    from ..stats import compute_stats, write_report
+    from ..stats.split import SplitConfig, split_dataset
 
     def bar(stage: str) -> Progress | None:
         return progress(stage) if progress else None
@@ -75,7 +75,7 @@ def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
                 result.facts[f"export {fmt}"] = f"{done.samples} samples"
             result.outputs[f"export ({fmt})"] = out
         result.info = ds.info()
-    from .pseudo import PseudoConfig, contact_sheet, make_manga
+    from ..translate.pseudo import PseudoConfig, contact_sheet, make_manga
 
     manga = make_manga(store, root / "manga", config=PseudoConfig(seed=seed), progress=bar("pseudo manga"))
     result.facts["pseudo manga"] = (f"{manga.translated} translated, {manga.skipped_existing} already there "

@@ -25,10 +25,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from .imageio import encode_mask_png
-from .ingest import IngestConfig, ingest
-from .labelmap import LabelMap, load_labelmap
-from .store import Dataset, MaskInput
+from ..imageio import encode_mask_png
+from ..ingest import IngestConfig, ingest
+from ..labelmap import LabelMap, load_labelmap
+from ..store import Dataset, MaskInput
 from .synth import LR_CONVENTION, generate_face
 
 __all__ = ["make_face_store", "make_defect_dataset", "DEFECT_CODES"]

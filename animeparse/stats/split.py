@@ -30,10 +30,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .errors import AnimeparseError, StoreError
-from .stats.compute import order_splits
-from .stats.histograms import Progress, mask_histograms
-from .store import Dataset, Sample
+from ..errors import AnimeparseError, StoreError
+from ..store import Dataset, Sample
+from .compute import order_splits
+from .histograms import Progress, mask_histograms
 
 __all__ = ["AUTO_TAG", "DEFAULT_SPLIT", "FIXED_TAG", "SplitConfig", "SplitPlan", "apply_split", "group_samples",
            "is_fixed", "plan_split", "presence_deviation", "split_dataset"]
