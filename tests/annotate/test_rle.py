@@ -9,6 +9,8 @@ from animeparse.annotate.rle import encode_mask_rle
 from animeparse.formats.lsrle import decode_rle, encode_rle
 from animeparse.synth import generate_face
 
+from ..conftest import require
+
 RNG = np.random.default_rng(0)
 _, FACE = generate_face(3, 0, size=96)
 CASES = {
@@ -32,7 +34,7 @@ def test_identical_to_lsrle_and_decodes_back(mask):
 
 
 def test_identical_to_the_sdk():
-    brush = pytest.importorskip("label_studio_sdk.converter.brush")
+    brush = require("label_studio_sdk.converter.brush", extra="labelstudio")
     for mask in CASES.values():
         assert encode_mask_rle(mask) == list(brush.mask2rle(mask))
 

@@ -26,7 +26,9 @@ from animeparse.rasterize import compose_by_priority
 from animeparse.store import MaskInput
 from animeparse.synth import generate_face
 
-pytest.importorskip("label_studio_sdk")
+from ..conftest import require
+
+require("label_studio_sdk", extra="labelstudio")
 
 SIZE = 64
 
