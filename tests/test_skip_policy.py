@@ -18,7 +18,8 @@ TESTS = {
     "test_runtime.py": "import pytest\n\ndef test_skips():\n    pytest.skip('the server is not running')\n",
     "test_missing.py": ("from tests.conftest import require\n\nrequire('no_such_module_for_animeparse')\n\n"
                         "def test_never():\n    pass\n"),
-    "test_allowed.py": ("import pytest\n\n@pytest.mark.gpu\ndef test_cuda():\n    pytest.skip('needs a CUDA GPU')\n\n"
+    "test_allowed.py": ("import pytest\n\n"
+                        "@pytest.mark.gpu\ndef test_cuda():\n    pytest.skip('needs a CUDA GPU')\n\n"
                         "def test_unmarked_cuda():\n    pytest.skip('needs a CUDA GPU')\n\n"
                         "@pytest.mark.long\ndef test_sweep():\n    raise AssertionError('long tests are deselected')\n\n"
                         "def test_plain():\n    pass\n"),
@@ -43,7 +44,8 @@ def _inner(folder: Path, *, ci: bool) -> tuple[int, str]:
 
 def _outcomes(output: str) -> dict[str, str]:
     """test name -> PASSED / FAILED / SKIPPED, from the -v lines."""
-    return {m[1]: m[2] for m in re.finditer(r"^\S+::(\w+) (PASSED|FAILED|SKIPPED|ERROR)", output, re.M)}
+    lines = re.finditer(r"^\S+::(\w+) (PASSED|FAILED|SKIPPED|ERROR)", output, re.M)
+    return {m[1]: m[2] for m in lines}
 
 
 @pytest.fixture(scope="module")
