@@ -6,8 +6,8 @@ Also the suite's policy on skips and markers (see docs/testing.md, "Markers and 
   without it and **fails under CI** (``CI`` set, as ``.ci/run`` does), so a missing dependency never passes as a skip;
 - under CI any skip not in :data:`EXPECTED_SKIPS` fails the run (during collection too);
 - the markers ``server`` and ``ray`` are added here from the fixtures a test uses (:data:`FIXTURE_MARKERS`), so
-  ``-m "not server"`` stays right when a test starts using a server (``gpu``, ``long`` and ``slow`` are set in the
-  test modules); ``long`` tests
+  ``-m "not server"`` stays right when a test starts using a server; ``gpu``, ``long`` and ``slow`` are set in the
+  test modules, or here by node id (:data:`PATH_MARKERS`) where a module cannot carry them; ``long`` tests
   (every-step sweeps) are deselected unless ``-m`` names ``long`` or ``ANIMEPARSE_LONG=1``.
 """
 
@@ -44,6 +44,16 @@ FIXTURE_MARKERS = {
     "chromium": "server",  # headless Chromium for the FiftyOne app screenshot
     "ray_address": "ray",  # a local Ray instance (tests/distributed/conftest.py)
 }
+# node id prefix -> markers, for tests whose modules carry no pytestmark of their own: the Ray suite's local-engine
+# references, and the slow cases of tests/prelabel/ (being rewritten in parallel: marked from here; a renamed test
+# just runs in --fast until it is listed again)
+PATH_MARKERS: dict[str, tuple[str, ...]] = {
+    "tests/distributed/": ("ray",),
+    "tests/prelabel/test_parser_train.py::test_parser_prelabels_held_out_faces": ("slow",),  # trains a parser
+    "tests/prelabel/test_parser_train.py::test_checkpoint_and_run_record": ("slow",),  # the same trained parser
+    "tests/prelabel/test_parser_train.py::test_interrupted_training_resumes": ("slow",),  # trains twice
+    "tests/prelabel/test_prelabel_run.py::test_sigkill_then_rerun": ("slow",),  # kills a prelabel subprocess
+}
 
 
 def require(module: str, *, extra: str = "test") -> ModuleType:
@@ -68,6 +78,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for fixture, marker in FIXTURE_MARKERS.items():
             if fixture in names and not item.get_closest_marker(marker):
                 item.add_marker(marker)
+        for prefix, markers in PATH_MARKERS.items():
+            if item.nodeid.startswith(prefix):
+                for marker in markers:
+                    item.add_marker(marker)
     if not _long_requested(config):
         # the every-step sweeps run only when asked (pytest -m long, ANIMEPARSE_LONG=1): deselected, not skipped
         keep = [item for item in items if not item.get_closest_marker("long")]

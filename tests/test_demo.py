@@ -110,6 +110,7 @@ KILLS = [("raw", 2), ("raw", 7), ("store", 0), ("samples", 1), ("samples", 4), (
          ("file", "validate.json"), ("file", "export-coco"), ("file", "manga")]
 
 
+@pytest.mark.slow  # two demo subprocesses per case
 @pytest.mark.parametrize("where,k", KILLS, ids=[f"{w}-{k}" for w, k in KILLS])
 def test_sigkill_then_rerun_finishes_with_the_same_store(tmp_path, reference, where, k):
     _, expected, _ = reference

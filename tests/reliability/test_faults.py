@@ -41,6 +41,7 @@ from ..annotate.conftest import ls_server, start_server, stop_server  # noqa: F4
 from . import faultkit
 from .faultkit import integrity_findings, record, store_state, tree_state
 
+pytestmark = pytest.mark.slow  # every case runs the CLI in subprocesses, killed and re-run
 N_FACES, SIZE = 12, 64
 KILLED = -signal.SIGKILL
 
