@@ -21,14 +21,23 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LS_VERSION="${LS_VERSION:-1.23.2}"
 LS_VENV="${LS_VENV:-$ROOT/.cache/ls-venv}"
 PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+# label-studio 1.23.2 asks for sentry-sdk>=2.16 with no upper bound, and sentry-sdk 3 dropped the send_default_pii
+# option it passes: the server then dies at start with "Unknown option 'send_default_pii'"
+SENTRY_PIN="sentry-sdk>=2.16,<3"
 
 if [ ! -x "$LS_VENV/bin/label-studio" ]; then
   echo "installing label-studio $LS_VERSION into $LS_VENV (a few minutes, once)" >&2
   rm -rf "$LS_VENV"
   "$PY" -m venv "$LS_VENV"
-  "$LS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "label-studio==$LS_VERSION" 2>&1 \
-    | grep -v "is neither a file nor a directory" >&2 || true
+  "$LS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "label-studio==$LS_VERSION" \
+    "$SENTRY_PIN" 2>&1 | grep -v "is neither a file nor a directory" >&2 || true
   "$LS_VENV/bin/python" -c "import label_studio" || { echo "label-studio did not install" >&2; exit 1; }
+fi
+# a venv made before the pin: bring sentry-sdk back under 3
+if ! "$LS_VENV/bin/python" -c "import sentry_sdk, sys; sys.exit(int(sentry_sdk.VERSION.split('.')[0]) >= 3)"; then
+  echo "installing $SENTRY_PIN into $LS_VENV (sentry-sdk 3 stops label-studio $LS_VERSION from starting)" >&2
+  "$LS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SENTRY_PIN" 2>&1 \
+    | grep -v "is neither a file nor a directory" >&2 || true
 fi
 [ "${1:-}" = "--install-only" ] && exit 0
 

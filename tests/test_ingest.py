@@ -63,9 +63,8 @@ def test_refused_run_leaves_store_byte_identical(tmp_path, ds):
     (tmp_path / "src" / "images" / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     ds.close()
     before = snapshot(tmp_path / "ds")
-    with Dataset.open(tmp_path / "ds", write=True) as d2:
-        with pytest.raises(IngestError) as err:
-            ingest(d2, tmp_path / "src", IngestConfig(workers=2))
+    with Dataset.open(tmp_path / "ds", write=True) as d2, pytest.raises(IngestError) as err:
+        ingest(d2, tmp_path / "src", IngestConfig(workers=2))
     assert snapshot(tmp_path / "ds") == before
     codes = sorted(f.code for f in err.value.report.findings)
     assert codes == ["corrupt_image", "size_mismatch"]
@@ -205,6 +204,7 @@ def test_report_json_written_by_cli(tmp_path):
                                                                "count": 1}]
 
 
+@pytest.mark.slow  # an ingest subprocess, killed, then re-run
 def test_sigkill_during_commit_then_rerun_equals_uninterrupted(tmp_path, danbooru):
     faces(tmp_path / "src", 150, size=48)
     with Dataset.create(tmp_path / "ref", labelmap=danbooru) as ref:

@@ -16,7 +16,9 @@ from click.testing import CliRunner
 from animeparse.annotate import Connection, LabelStudioError
 from animeparse.cli.main import cli
 
-pytest.importorskip("label_studio_sdk")
+from ..conftest import require
+
+require("label_studio_sdk", extra="labelstudio")
 
 GOOD = "a1" * 20
 BAD = "f00d" * 10

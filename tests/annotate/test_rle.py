@@ -8,6 +8,8 @@ import pytest
 from animeparse.demo.synth import generate_face
 from animeparse.formats.lsrle import decode_rle, encode_mask_rle, encode_rle
 
+from ..conftest import require
+
 RNG = np.random.default_rng(0)
 _, FACE = generate_face(3, 0, size=96)
 CASES = {
@@ -31,7 +33,7 @@ def test_identical_to_lsrle_and_decodes_back(mask):
 
 
 def test_identical_to_the_sdk():
-    brush = pytest.importorskip("label_studio_sdk.converter.brush")
+    brush = require("label_studio_sdk.converter.brush", extra="labelstudio")
     for mask in CASES.values():
         assert encode_mask_rle(mask) == list(brush.mask2rle(mask))
 

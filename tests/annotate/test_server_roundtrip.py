@@ -26,7 +26,9 @@ from animeparse.formats.lsrle import encode_rle, rle_to_alpha
 from animeparse.rasterize import compose_by_priority
 from animeparse.store import MaskInput
 
-pytest.importorskip("label_studio_sdk")
+from ..conftest import require
+
+require("label_studio_sdk", extra="labelstudio")
 
 SIZE = 64
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
+from animeparse import Dataset
 from animeparse.cli.main import cli
+from animeparse.formats.lsrle import encode_rle
 
 from ..conftest import REPO
 from .test_coco import build_store
@@ -30,13 +34,38 @@ def test_export_coco_from_the_command_line(tmp_path, store):
 
 
 def test_export_labelstudio_predictions_and_palette(tmp_path, store):
+    """The options reach the files: --as predictions puts every class of every mask (its exact brush RLE) under
+    predictions and nothing under annotations; --images link hard-links the store's images; --palette-mode p writes
+    P-mode PNGs whose indices are the class ids and whose palette is the label map's colours."""
+    with Dataset.open(store) as ds:
+        stored = {s.id: (Path(s.name).stem, ds.read_mask(s.id), ds.image_path(s)) for s in ds.samples()}
+        colors = ds.labelmap.colors_array()
+        name_of = ds.labelmap.name_of
     r = CliRunner().invoke(cli, ["-q", "export", str(store), "--format", "labelstudio", "--out", str(tmp_path / "ls"),
                                  "--as", "predictions", "--images", "link"])
     assert r.exit_code == 0, r.output
-    assert "predictions" in json.loads((tmp_path / "ls" / "tasks.json").read_text())[0]
+    tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
+    assert sorted(t["data"]["sample_id"] for t in tasks) == sorted(stored)
+    for task in tasks:
+        stem, mask, image = stored[task["data"]["sample_id"]]
+        assert not task.get("annotations") and len(task["predictions"]) == 1
+        regions = {r["value"]["brushlabels"][0]: r["value"]["rle"] for r in task["predictions"][0]["result"]}
+        expected = {("__ignore__" if c == 255 else name_of(int(c))): encode_rle(np.where(mask == c, 255, 0)
+                                                                                .astype(np.uint8))
+                    for c in np.unique(mask) if c != 0}
+        assert regions == expected, stem
+        linked = tmp_path / "ls" / "images" / f"{stem}.png"
+        assert linked.samefile(image)  # a hard link to the store's file (same filesystem here)
     r = CliRunner().invoke(cli, ["-q", "export", str(store), "--format", "index-png", "--out", str(tmp_path / "ip"),
                                  "--palette-mode", "p"])
     assert r.exit_code == 0, r.output
+    for stem, mask, _ in stored.values():
+        with Image.open(tmp_path / "ip" / "masks" / f"{stem}.png") as png:
+            assert png.mode == "P"
+            palette = np.asarray(png.getpalette() or [], np.uint8).reshape(-1, 3)
+            assert np.array_equal(np.asarray(png), mask), stem
+        present = np.unique(mask)
+        assert np.array_equal(palette[present], colors[present]), stem
 
 
 @pytest.mark.parametrize("args,message", [

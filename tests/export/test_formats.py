@@ -19,6 +19,7 @@ from animeparse.formats.celebamask import work as celebamask_work
 from animeparse.formats.lsrle import encode_rle, rle_to_alpha
 from animeparse.imageio import encode_mask_png, read_mask
 
+from ..conftest import require
 from .test_coco import build_store
 
 
@@ -205,7 +206,7 @@ def test_failure_leaves_nothing_and_store_is_only_read(tmp_path, fmt):
 
 def test_labelstudio_rle_equals_label_studio_sdk(tmp_path, store):
     """Where label-studio-sdk is installed (the labelstudio extra), its own mask2rle gives the same bytes."""
-    brush = pytest.importorskip("label_studio_sdk.converter.brush")
+    brush = require("label_studio_sdk.converter.brush", extra="labelstudio")
     _run(store, tmp_path / "ls", "labelstudio", images="none")
     tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
     lm = load_labelmap("danbooru-parsing")

@@ -30,6 +30,17 @@ for _name, _kw in PROFILES.items():
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+DESELECTED: set[str] = set()  # node ids deselected in this session (-m, -k): test_totals_doc needs whole modules
+LONG_DESELECTED: set[str] = set()  # of those, the long sweeps (deselected unless asked)
+
+
+def pytest_deselected(items) -> None:
+    for item in items:
+        DESELECTED.add(item.nodeid)
+        if item.get_closest_marker("long"):
+            LONG_DESELECTED.add(item.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """What the fuzzed inputs came to (refused, decoded exactly ...), per property that ran."""
     from .fuzzkit import OUTCOMES

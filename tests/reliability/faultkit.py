@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["TARGETS", "ACTIONS", "main", "command", "run", "store_state", "tree_state", "sha256_of",
-           "integrity_findings", "record", "summary"]
+           "integrity_findings", "record", "summary", "table", "RECORDED"]
 
 TARGETS = ("replace", "fsync", "commit", "write", "ls_call", "submit")
 ACTIONS = {"kill": None, "kill-main": None, "eio": errno.EIO, "enospc": errno.ENOSPC, "erofs": errno.EROFS,
@@ -62,6 +62,9 @@ MAIN_PID = os.getpid()
 PAUSE_TIMEOUT_S = 300.0
 REPO = Path(__file__).resolve().parents[2]
 LEDGER_ENV = "ANIMEPARSE_FAULT_LEDGER"
+# every record() of this process, with the node id of the test that made it: tests/reliability/test_totals_doc.py
+# re-derives docs/reliability.md's fault tables from the run it is part of
+RECORDED: list[dict[str, Any]] = []
 
 
 def command(*args: str, at: str | list[str] | None = None, when: str = "before", action: str = "kill",
@@ -143,16 +146,21 @@ def record(case: str, *, faults: int, samples: int, lost: int, doubled: int, not
     """Append one case's figures to the ledger named by ``$ANIMEPARSE_FAULT_LEDGER`` (nothing when unset):
     ``faults`` injected, ``samples`` checked afterwards (files, for exports), how many were ``lost`` or
     ``doubled``; ``note``: a measured detail (a restart time). :func:`summary` adds them up per case."""
+    row = {"case": case, "faults": faults, "samples": samples, "lost": lost, "doubled": doubled, "note": note}
+    RECORDED.append({**row, "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]})
     path = os.environ.get(LEDGER_ENV)
     if path:
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"case": case, "faults": faults, "samples": samples, "lost": lost,
-                                 "doubled": doubled, "note": note}) + "\n")
+            fh.write(json.dumps(row) + "\n")
 
 
 def summary(ledger: Path) -> str:
     """The ledger as a markdown table: one row per case (its runs added up, its notes listed), then the totals."""
-    rows = [json.loads(line) for line in Path(ledger).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return table([json.loads(line) for line in Path(ledger).read_text(encoding="utf-8").splitlines() if line.strip()])
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Records (:func:`record`'s fields) as the markdown table of docs/reliability.md."""
     groups: dict[str, dict[str, Any]] = {}
     for r in rows:
         g = groups.setdefault(r["case"], {"runs": 0, "faults": 0, "samples": 0, "lost": 0, "doubled": 0,

@@ -9,6 +9,7 @@ go while the readers keep polling until it ends.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from animeparse.cli.main import cli
 from . import faultkit
 from .faultkit import integrity_findings, record, store_state
 
+pytestmark = pytest.mark.slow  # ingests of 150 faces in subprocesses, paused, killed and polled
 N_MANY = 150  # three commit batches of ingest (64 each)
 
 
@@ -64,10 +66,8 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120.0) ->
 
 def stop(proc: subprocess.Popen[str]) -> None:
     """Kill the writer's whole session (its worker processes too) and reap it."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
 
 
@@ -165,10 +165,8 @@ def test_workers_of_a_killed_writer_die_with_it_and_hold_no_lock(faces, tmp_path
         r = invoke(["-q", "ingest", str(faces), "--into", str(store)])
         assert r.exit_code == 0, r.output  # not "another animeparse process is writing (PID <dead>)"
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything left of the killed writer's session
-        except ProcessLookupError:
-            pass
     assert len(store_state(store)["samples"]) == N_MANY and integrity_findings(store) == []
     record("stale lock: writer killed alone, its workers die with it and hold no lock", faults=1, samples=N_MANY,
            lost=0, doubled=0)

@@ -41,19 +41,13 @@ from ..annotate.conftest import ls_server, start_server, stop_server  # noqa: F4
 from . import faultkit
 from .faultkit import integrity_findings, record, store_state, tree_state
 
+pytestmark = pytest.mark.slow  # every case runs the CLI in subprocesses, killed and re-run
 N_FACES, SIZE = 12, 64
 KILLED = -signal.SIGKILL
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def _long_only_when_asked(request: pytest.FixtureRequest) -> None:
-    """Tests marked ``long`` run with ``-m long`` (or ``ANIMEPARSE_LONG=1``); CI runs the rest."""
-    if request.node.get_closest_marker("long") and "long" not in (request.config.getoption("markexpr") or "") \
-            and os.environ.get("ANIMEPARSE_LONG") != "1":
-        pytest.skip("a long fault sweep: run with pytest -m long tests/reliability")
-
-
+# tests marked ``long`` run with ``-m long`` (or ``ANIMEPARSE_LONG=1``); otherwise tests/conftest.py deselects them
 def save_random_parser(path: Path) -> Path:
     """A randomly initialised small ParserNet saved in the real checkpoint layout (what ``parser train`` writes)."""
     import torch

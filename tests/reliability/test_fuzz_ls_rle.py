@@ -12,7 +12,6 @@ length, words over 8 bits. ``test_damaged_streams_are_refused_or_decoded_like_th
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,9 +19,10 @@ from animeparse.errors import FormatError
 from animeparse.formats.labelstudio.reader import _region
 from animeparse.formats.lsrle import decode_flat, decode_rle, encode_flat, encode_mask_rle, encode_rle, rle_to_alpha
 
+from ..conftest import require
 from .fuzzkit import fuzz, label_masks, tally
 
-brush = pytest.importorskip("label_studio_sdk.converter.brush")
+brush = require("label_studio_sdk.converter.brush", extra="labelstudio")
 
 _SOME_IDS = (0, 1, 2, 127, 128, 200, 254, 255)
 

@@ -37,9 +37,9 @@ from animeparse.formats.lsrle import encode_rle
 from animeparse.store import MaskInput
 
 from ..annotate.conftest import ls_server  # noqa: F401 - the session's one server, shared (see its docstring)
-from ..conftest import REPO
+from ..conftest import REPO, require
 
-pytest.importorskip("label_studio_sdk")
+require("label_studio_sdk", extra="labelstudio")
 
 TOKEN = "5ecre7" + "a1b2c3d4e5f6" * 3  # 42 characters no other text here contains
 

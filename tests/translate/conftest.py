@@ -12,7 +12,9 @@ from PIL import Image
 from animeparse import Dataset, MaskInput
 from animeparse.demo.synth import generate_face
 
-torch = pytest.importorskip("torch")
+from ..conftest import require
+
+torch = require("torch", extra="sam")
 
 SIZE = 96
 

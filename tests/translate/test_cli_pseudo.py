@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import click
-import pytest
 from click.testing import CliRunner
 
 from animeparse.cli.main import cli
 
-pytest.importorskip("torch")
+from ..conftest import require
+
+require("torch", extra="sam")
 
 
 def test_manga_then_sheet(parent_store, tmp_path):

@@ -10,7 +10,9 @@ from animeparse import Dataset
 from animeparse.errors import FormatError, StoreError
 from animeparse.translate.pseudo import PseudoConfig, conditioning_layer, contact_sheet, make_manga
 
-torch = pytest.importorskip("torch")
+from ..conftest import require
+
+torch = require("torch", extra="sam")
 
 CPU2 = PseudoConfig(variants=2, device="cpu", batch_size=3)
 

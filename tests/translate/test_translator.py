@@ -19,7 +19,9 @@ from animeparse.translate import (
 )
 from animeparse.translate.params import PARAMS_FILE, build_params, build_shapes, load_params, serialize_params
 
-torch = pytest.importorskip("torch")
+from ..conftest import require
+
+torch = require("torch", extra="sam")
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +144,7 @@ def test_cuda_refused_without_gpu():
         load_translator(device="cuda")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_matches_cpu(faces):  # pragma: no cover - runs on GPU machines only
     cpu = _run(load_translator(device="cpu"), faces)[0]

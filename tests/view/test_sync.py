@@ -308,6 +308,7 @@ def test_busy_port_is_refused(fo_db):
             serve_app(fo_db, port=sock.getsockname()[1])
 
 
+@pytest.mark.server  # starts its own mongod (not through the fo_db fixture)
 def test_mongod_of_a_killed_process_is_adopted_and_stopped(tmp_path):
     """A process killed with SIGKILL leaves its mongod running (own session); the next process on that folder
     joins it, and being the last user, stops it."""
