@@ -7,7 +7,7 @@ suggest ``--remap``, never remap silently.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +21,7 @@ _MIN_SHARE = 0.03
 _MAX_CENTROID_Y = 0.6
 
 
-@lru_cache(maxsize=None)
+@cache
 def _face_maps() -> tuple[LabelMap, ...]:
     return tuple(load_labelmap(n) for n in builtin_labelmaps() if "hair" in load_labelmap(n))
 

@@ -63,10 +63,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, windo
 
 def _child_init(parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # no prctl in this libc: workers may outlive the parent
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # no prctl in this libc: workers may outlive a killed parent
-            pass
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
     if initializer is not None:

@@ -7,7 +7,7 @@ The repository keeps them in the top-level ``schemas/`` folder; setup.cfg instal
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ def schemas_dir() -> Path:
     return Path(str(resources.files("animeparse.schemas")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     """Load ``schemas/<name>.schema.json``."""
     return json.loads((schemas_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -97,10 +98,8 @@ def test_workers_die_when_their_parent_is_killed(tmp_path):
             time.sleep(0.05)
         assert not alive, f"workers {alive} outlived their killed parent"
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _alive(pid: int) -> bool:

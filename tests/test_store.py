@@ -134,9 +134,8 @@ def test_transaction_rolls_back_and_orphans_are_cleaned(tmp_path, danbooru, monk
 
 def test_read_only_store_refuses_writes(tmp_path, store):
     ip, _, _ = make_pair(tmp_path / "src", "a")
-    with Dataset.open(store.root) as ro:
-        with pytest.raises(StoreError, match="read-only"):
-            ro.add_sample(ip)
+    with Dataset.open(store.root) as ro, pytest.raises(StoreError, match="read-only"):
+        ro.add_sample(ip)
 
 
 HOLDER = textwrap.dedent("""

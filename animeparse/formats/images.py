@@ -41,7 +41,7 @@ def detect(src: Path) -> float:
         if not src.is_dir():
             return 0.0
         seen = 0
-        for root, dirs, files in os.walk(src):
+        for _root, dirs, files in os.walk(src):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             if any(_is_image(f) and not f.startswith(".") for f in files):
                 return 0.1

@@ -118,9 +118,9 @@ def prepare_item(item: Item, ctx: WorkerContext) -> tuple[PreparedSample | None,
         h, w = pixels.shape[:2]
         mask, png = _mask_from_item(item, ctx, (w, h))
         findings: list[Finding] = []
-        if mask is not None and item.crop_xyxy is not None:
-            if mask.shape == (h, w):  # a wrong-size mask is reported by the size check, uncropped
-                mask, png = crop(mask, item.crop_xyxy), None
+        # a wrong-size mask is reported by the size check, uncropped
+        if mask is not None and item.crop_xyxy is not None and mask.shape == (h, w):
+            mask, png = crop(mask, item.crop_xyxy), None
         origin: dict[str, Any] = {"kind": "import", "run": ctx.run_id, "format": ctx.format}
         if item.mask_source:
             origin["file"] = item.mask_source

@@ -6,7 +6,7 @@ Codes: ``stale_prelabel`` (warning), ``missing_gt`` (error).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..store import Dataset
 from .config import QAConfig
@@ -22,7 +22,7 @@ def _epoch(stamp: str) -> float | None:
         dt = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except (TypeError, ValueError):
         return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def check_layers(ds: Dataset, cfg: QAConfig, facts: Mapping[str, SampleFacts]) -> Iterator[Finding]:
@@ -48,7 +48,7 @@ def check_layers(ds: Dataset, cfg: QAConfig, facts: Mapping[str, SampleFacts]) -
             made = _epoch(str(m.origin.get("created_at") or m.created_at))
             if made is None or mtime - made <= cfg.stale_tolerance_s:
                 continue
-            changed, made_at = (datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            changed, made_at = (datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                                 for t in (mtime, made))
             yield Finding(Severity.WARNING, "stale_prelabel", s.id,
                           f"layer {m.layer} ({m.path}) was made {made_at}, before its image {s.image} last changed "

@@ -128,7 +128,7 @@ def _class_table(ids: list[int], names: list[str], colors: list[tuple[int, int, 
     per_class = pixels.sum(axis=0)
     present = (pixels > 0).sum(axis=0)
     return pd.DataFrame({
-        "id": ids, "name": names, "color": ["#%02x%02x%02x" % c for c in colors],
+        "id": ids, "name": names, "color": ["#{:02x}{:02x}{:02x}".format(*c) for c in colors],
         "pixels": per_class.astype(np.int64), "pixel_share": _share(per_class, int(per_class.sum())),
         "samples": present.astype(np.int64), "presence": _share(present, pixels.shape[0])})
 

@@ -51,9 +51,7 @@ def mask_histograms(ds: Dataset, sample_ids: Sequence[str], *, layer: str = "gt"
     for sid in sample_ids:
         rec = ds.mask_record(sid, layer)
         jobs.append((sid, None if rec is None else str(ds.root / rec.path)))
-    done = 0
-    for sid, counts in _counts_in_order(jobs, workers if total >= MIN_PARALLEL else 0):
-        done += 1
+    for done, (sid, counts) in enumerate(_counts_in_order(jobs, workers if total >= MIN_PARALLEL else 0), 1):
         if progress is not None:
             progress(done, total)
         yield sid, counts

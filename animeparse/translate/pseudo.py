@@ -162,7 +162,7 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
             try:
                 stream = pool.run(batches, context) if pool is not None else (
                     (batch, translate_batch(context, translator, batch), device) for batch in batches)
-                for _batch, translated, device in stream:
+                for _batch, translated, device in stream:  # noqa: B007 - the device is recorded after the loop
                     for item, fresh in _commit(dst, translated, run_id):
                         counts[item.layer or "-"] += int(fresh)
                         duplicates += int(not fresh)

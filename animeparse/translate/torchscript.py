@@ -52,10 +52,7 @@ class TorchScriptTranslator:
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(generators[0].initial_seed() if generators else 0)
             try:
-                if self.takes_mask:
-                    out = self.module(images, class_ids[:, None].float())
-                else:
-                    out = self.module(images)
+                out = self.module(images, class_ids[:, None].float()) if self.takes_mask else self.module(images)
             except RuntimeError as err:
                 raise FormatError(f"TorchScript translator failed on a batch of shape {tuple(images.shape)} ({err})",
                                   path=self.path) from err

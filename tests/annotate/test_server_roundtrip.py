@@ -113,9 +113,8 @@ def test_push_made_one_task_per_sample_with_the_prelabels_as_predictions(world, 
     task = world.conn._client.tasks.get(str(world.tasks[world.ids[0]]))
     request = urllib.request.Request(ls_server.url + task.data["image"],
                                       headers={"Authorization": f"Token {ls_server.token}"})
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        with Dataset.open(world.root) as ds:
-            assert reply.read() == ds.image_path(world.ids[0]).read_bytes()
+    with urllib.request.urlopen(request, timeout=10) as reply, Dataset.open(world.root) as ds:
+        assert reply.read() == ds.image_path(world.ids[0]).read_bytes()
 
 
 def test_pull_stores_the_annotations_pixel_for_pixel(world):

@@ -82,7 +82,7 @@ def test_celebamask_layout_mapping_and_ignore(tmp_path, store):
     samples = _samples(store)
     assert [r["sample_id"] for r in rows] == [s[0] for s in samples] and rows[0]["idx"] == "0"
     lm = load_labelmap("danbooru-parsing")
-    for idx, (sid, _, _, mask, image) in enumerate(samples):
+    for idx, (_sid, _, _, mask, image) in enumerate(samples):
         assert (root / "CelebA-HQ-img" / f"{idx}.png").read_bytes() == image.read_bytes()
         parts = sorted((root / "CelebAMask-HQ-mask-anno" / "0").glob(f"{idx:05d}_*.png"))
         names = {p.stem.split("_", 1)[1] for p in parts}

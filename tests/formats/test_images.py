@@ -118,7 +118,7 @@ def test_square_crop_box(face, size_wh, margin, expected):
     box = square_crop_box(face, size_wh, margin)
     assert box == expected
     x0, y0, x1, y1 = box
-    assert x1 - x0 == y1 - y0 and 0 <= x0 and 0 <= y0 and x1 <= size_wh[0] and y1 <= size_wh[1]
+    assert x1 - x0 == y1 - y0 and x0 >= 0 and y0 >= 0 and x1 <= size_wh[0] and y1 <= size_wh[1]
     assert x0 <= face[0] and y0 <= face[1] and face[2] <= x1 and face[3] <= y1  # the face stays whole
 
 

@@ -12,6 +12,7 @@ app's sample modal (``/datasets/<slug>?id=<FiftyOne sample id>``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,10 +74,8 @@ def screenshot(chromium: str, url: str, out, profile, budget_ms: int) -> np.ndar
         try:
             proc.wait(timeout=120)
         finally:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # renderer / zygote children, if any are left
-            except ProcessLookupError:
-                pass
             proc.wait()
     return np.asarray(Image.open(out).convert("RGB"))
 
@@ -149,8 +149,8 @@ def _pids_with(text: str) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                cmdline = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-                state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[-1].split()[0]
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[-1].split()[0]
             except OSError:
                 continue
             if text in cmdline and state != "Z" and "fiftyone.server.main" in cmdline:

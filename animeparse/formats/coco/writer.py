@@ -16,7 +16,7 @@ import json
 import logging
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -141,7 +141,7 @@ class _CocoSink:
         self._holes = self._tiny = self._annotations = 0
         head = self._head(ctx)
         for split in sorted({j.split for j in jobs}):
-            fh = open(root / json_name(split), "w", encoding="utf-8", buffering=1 << 20)
+            fh = open(root / json_name(split), "w", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115 - closed by close()
             self._files[split] = fh
             self._next_id[split] = 1
             fh.write(head)
@@ -156,7 +156,7 @@ class _CocoSink:
                 if c.id != 0 or self._config.include_background]
         parts = ["{"]
         if self._config.info:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             info = {"description": f"{ctx.store_name}: layer {self._config.layer}", "version": f"{lm.name} "
                     f"v{lm.version}", "year": now.year, "contributor": f"animeparse {__version__}",
                     "date_created": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "url": "", "labelmap_sha256": lm.sha256}

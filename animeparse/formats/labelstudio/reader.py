@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -42,7 +42,7 @@ SHAPE_TYPES = frozenset({"brushlabels", "polygonlabels", "rectanglelabels", "ell
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-(.+)$")  # Label Studio prepends uuid4().hex[:8] + "-" to uploads
 _DETECT_TYPES = re.compile(r'"type"\s*:\s*"(?:brush|polygon|rectangle|ellipse)(?:labels)?"')
 _CONFIG_IMAGE = re.compile(r'<Image\b[^>]*?\bvalue\s*=\s*"\$(\w+)"')
-_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def detect(src: Path) -> float:
@@ -139,7 +139,7 @@ def _time_key(record: Mapping[str, Any]) -> tuple[datetime, int]:
     if isinstance(stamp, str):
         try:  # parsed, not compared as text: "…:19Z" would sort after "…:19.5Z"
             when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
         except ValueError:
             pass
     rid = record.get("id")

@@ -103,7 +103,7 @@ class _TasksSink:
     def __init__(self, root: Path, ctx: WorkContext) -> None:
         self.warnings: list[str] = []
         (root / CONFIG_NAME).write_text(label_config(ctx.labelmap), encoding="utf-8")
-        self._fh: IO[str] = open(root / TASKS_NAME, "w", encoding="utf-8", buffering=1 << 20)
+        self._fh: IO[str] = open(root / TASKS_NAME, "w", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115
         self._fh.write("[")
         self._tasks = self._regions = 0
 
