@@ -30,9 +30,9 @@ from PIL import Image
 
 from animeparse import Dataset, load_labelmap
 from animeparse.cli.main import cli
+from animeparse.demo.synth import LR_CONVENTION, write_demo_data
 from animeparse.ingest import IngestConfig, ingest
 from animeparse.stats.split import SplitConfig, split_dataset
-from animeparse.demo.synth import LR_CONVENTION, write_demo_data
 
 N_FACES, SIZE, SEED = 8, 96, 0
 

@@ -258,8 +258,8 @@ def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_si
         return
     resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
     planned = f" (of {epochs}: time budget)" if result.epochs < epochs else ""
-    click.echo(f"parser run {result.run_id}: {result.epochs} epochs{planned}{resumed} in {result.seconds:.1f}s; training "
-               f"mIoU {result.metrics.get('miou', 0):.3f}, loss {result.metrics.get('loss', 0):.3f}")
+    click.echo(f"parser run {result.run_id}: {result.epochs} epochs{planned}{resumed} in {result.seconds:.1f}s; "
+               f"training mIoU {result.metrics.get('miou', 0):.3f}, loss {result.metrics.get('loss', 0):.3f}")
     click.echo(f"  checkpoint {result.checkpoint} (SHA-256 {result.sha256[:16]})")
     click.echo(f"next: animeparse prelabel {ds} --parser {result.run_id}")
 

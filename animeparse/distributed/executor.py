@@ -87,8 +87,7 @@ class RayExecutor:
         chunks: Iterable[Any] = batches
         with contextlib.closing(ordered_map(self.ray, _task, chunks, fn, init, context, in_flight=in_flight,
                                             num_cpus=self.config.cpus_per_worker, what=what)) as results:
-            for batch, result in results:
-                yield batch, result  # type: ignore[misc]  # tasks.ordered_map types its chunks as lists
+            yield from results  # type: ignore[misc]  # tasks.ordered_map types its chunks as lists
 
 
 def _task(batch: Any, fn: Callable[[Any, Any], Any], init: Callable[[Any], Any] | None, context: Any) -> Any:

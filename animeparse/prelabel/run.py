@@ -34,8 +34,8 @@ from ..fsutil import atomic_write_bytes
 from ..parallel import executor_for
 from ..store import Dataset, MaskInput, Sample, new_run_id
 from ..store.records import check_layer
-from .device import device_name, resolve_device, torch_versions
 from .cleanup import CleanupConfig
+from .device import device_name, resolve_device, torch_versions
 from .labeler import Labeler, SampleLabel, read_batch
 from .models import cached_path, check_cached
 from .parser import Parser, load_parser
@@ -180,7 +180,7 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
         else:
             stream = _local(ds.root, batches, Labeler(parser, sam, cache, ds.labelmap, config,
                                                     lr_convention=ds.card.lr_convention), timings, device)
-        for batch, labels, encoded_now, device in stream:
+        for batch, labels, encoded_now, device in stream:  # noqa: B007  (the last batch's device is reported)
             for sample, label in zip(batch, labels, strict=True):
                 t = time.perf_counter()
                 _write(ds, sample, layer, label, origin)

@@ -33,8 +33,8 @@ from ..errors import AnimeparseError
 from ..fsutil import atomic_open
 from ..store import Dataset, new_run_id
 from .device import device_name, file_sha256, load_torch_file, require_torch, resolve_device, torch_versions
-from .parser import CHECKPOINT_FORMAT, checkpoint_path
 from .nets import autocast_dtype, build_net
+from .parser import CHECKPOINT_FORMAT, checkpoint_path
 from .trainset import class_weights, load_images, load_pairs, training_samples, unlabeled_samples
 
 if TYPE_CHECKING:

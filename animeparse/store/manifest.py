@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ MANIFEST_NAME = "manifest.sqlite"
 
 def now_utc() -> str:
     """The manifest's timestamps: UTC, to the second, ``YYYY-mm-ddTHH:MM:SSZ``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # Each entry upgrades the schema from version i to i + 1. Never edit a released entry: append a new one.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -59,4 +59,4 @@ class DatasetRuns(DatasetWrites):
 
 def new_run_id(kind: str) -> str:
     """``KIND-YYYYmmdd-HHMMSS-xxxx``: sortable by start time, unique enough for one store."""
-    return f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
+    return f"{kind}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"

@@ -29,8 +29,8 @@ def test_descriptor_matches_module(name):
 
 
 def test_views_come_from_the_registry():
-    assert READERS == {n: m for n, m in FORMATS.items() if m.FORMAT.reads}
-    assert WRITERS == {n: m for n, m in FORMATS.items() if m.FORMAT.writes}
+    assert {n: m for n, m in FORMATS.items() if m.FORMAT.reads} == READERS
+    assert {n: m for n, m in FORMATS.items() if m.FORMAT.writes} == WRITERS
     assert EXPORTERS is WRITERS
 
 

@@ -89,10 +89,10 @@ def test_bisenet_predicts_store_classes_via_the_celebamask_order(tmp_path, bisen
     hair = celeb.id_of("hair")
     net_hair = load_labelmap("danbooru-parsing").id_of("hair")
     # the store channel for hair carries the net's hair output
-    logits = parser.model(((torch.nn.functional.interpolate(
+    logits = parser.model((torch.nn.functional.interpolate(
         torch.from_numpy(image).permute(2, 0, 1)[None].float(), size=(512, 512), mode="bilinear",
         align_corners=False, antialias=True) / 255 - torch.tensor(parser.mean).view(1, 3, 1, 1))
-        / torch.tensor(parser.std).view(1, 3, 1, 1)))[0].softmax(1)
+        / torch.tensor(parser.std).view(1, 3, 1, 1))[0].softmax(1)
     small = torch.nn.functional.interpolate(logits, size=(40, 56), mode="bilinear", align_corners=False)[0]
     assert torch.allclose(probs[celeb.ids.index(hair)], small[net_hair], atol=1e-4)
 

@@ -16,7 +16,6 @@ from animeparse.prelabel.bisenet import BiSeNet
 from animeparse.prelabel.bisenet_init import bisenet_loss, init_bisenet, load_backbone_weights
 
 
-
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """One intra-op thread: on a shared 2-core runner torch's pool spins against other processes (the training step

@@ -119,7 +119,7 @@ def test_scale_and_colour_jitter_keep_ids_valid():
     target = torch.randint(0, len(lm), (3, 32, 32))
     x, y = augment_batch(image, target, flip_lut=torch.from_numpy(channel_flip_lut(lm)), generator=gen,
                          config=AugmentConfig())
-    assert x.shape == image.shape and 0 <= x.min() and x.max() <= 1 and not torch.equal(x, image)
+    assert x.shape == image.shape and x.min() >= 0 and x.max() <= 1 and not torch.equal(x, image)
     assert set(np.unique(y.numpy())) <= set(range(len(lm)))
 
 
@@ -149,6 +149,6 @@ def test_interrupted_training_resumes_from_its_last_epoch_and_ends_the_same(tmp_
 
 
 def test_training_needs_labelled_samples(tmp_path):
-    with make_face_store(tmp_path, n_train=0, n_unlabeled=2, size=64) as ds:
-        with pytest.raises(AnimeparseError, match="no samples with a gt mask in split 'train'"):
-            train_parser(ds, TrainConfig(epochs=1, size=64, device="cpu"))
+    with make_face_store(tmp_path, n_train=0, n_unlabeled=2, size=64) as ds, \
+            pytest.raises(AnimeparseError, match="no samples with a gt mask in split 'train'"):
+        train_parser(ds, TrainConfig(epochs=1, size=64, device="cpu"))
