@@ -103,7 +103,7 @@ def _fast_png(data: bytes, mode: str) -> npt.NDArray[np.uint8] | None:
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if arr is None or arr.shape[:2] != (size_wh[1], size_wh[0]):
         return None
-    return arr
+    return arr.astype(np.uint8, copy=False)  # IMREAD_COLOR_RGB / GRAYSCALE decode to uint8: no copy
 
 
 def read_image(path: Path | str, *, data: bytes | None = None) -> npt.NDArray[np.uint8]:
@@ -205,10 +205,10 @@ def read_binary_mask(path: Path | str) -> npt.NDArray[np.bool_]:
         img = img.convert("L")
     arr = np.asarray(img)
     if arr.ndim == 2:
-        return arr != 0
+        return np.asarray(arr != 0)
     if img.mode in ("LA", "RGBA"):
-        return arr[:, :, :-1].any(axis=2) & (arr[:, :, -1] != 0)
-    return arr.any(axis=2)
+        return np.asarray(arr[:, :, :-1].any(axis=2) & (arr[:, :, -1] != 0))
+    return np.asarray(arr.any(axis=2))
 
 
 def encode_mask_png(mask_hw: npt.NDArray[np.uint8], *, palette: list[int] | None = None) -> bytes:

@@ -307,7 +307,7 @@ def load_remap(source: str, target: str) -> Remap:
 
 
 def _is_id(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value <= 255
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(0 <= value <= 255)
 
 
 def _read_json(path: Path) -> Any:

@@ -140,8 +140,8 @@ class Connection:
     # -- projects -----------------------------------------------------------------------------------------------
     def find_project(self, title: str) -> ProjectInfo | None:
         """The project with exactly this title, or None; two projects with it are an error."""
-        found = [p for p in self._call("list projects", lambda: list(self._client.projects.list(title=title)))
-                 if p.title == title]
+        listed: list[Any] = self._call("list projects", lambda: list(self._client.projects.list(title=title)))
+        found = [p for p in listed if p.title == title]
         if len(found) > 1:
             ids = ", ".join(str(p.id) for p in found)
             raise LabelStudioError(f"Label Studio at {self.url} has {len(found)} projects titled {title!r} (ids "
@@ -149,15 +149,16 @@ class Connection:
         return self.project(found[0].id) if found else None
 
     def project_titles(self) -> list[str]:
-        return sorted(p.title or "" for p in self._call("list projects", lambda: list(self._client.projects.list())))
+        listed: list[Any] = self._call("list projects", lambda: list(self._client.projects.list()))
+        return sorted(p.title or "" for p in listed)
 
     def project(self, project_id: int) -> ProjectInfo:
-        p = self._call("read the project", lambda: self._client.projects.get(project_id))
+        p: Any = self._call("read the project", lambda: self._client.projects.get(project_id))
         return ProjectInfo(id=int(p.id), title=p.title or "", label_config=p.label_config or "",
                            model_version=p.model_version or "")
 
     def create_project(self, title: str, label_config: str, *, description: str = "") -> ProjectInfo:
-        p = self._call("create a project", lambda: self._client.projects.create(
+        p: Any = self._call("create a project", lambda: self._client.projects.create(
             title=title, label_config=label_config, description=description))
         return self.project(int(p.id))
 
@@ -167,7 +168,7 @@ class Connection:
     # -- tasks and predictions ----------------------------------------------------------------------------------
     def tasks(self, project_id: int) -> list[TaskInfo]:
         """Every task of a project with its data and prediction model versions (no results: the list stays small)."""
-        pages = self._call("list tasks", lambda: list(self._client.tasks.list(
+        pages: list[Any] = self._call("list tasks", lambda: list(self._client.tasks.list(
             project=project_id, fields="all", include="id,data,file_upload,predictions_model_versions",
             page_size=500)))
         return [TaskInfo(id=int(t.id), data=dict(t.data or {}), file_upload=t.file_upload,
@@ -177,9 +178,9 @@ class Connection:
     def import_tasks(self, project_id: int, tasks: Sequence[Mapping[str, Any]]) -> list[int]:
         """Create tasks from JSON (``{"data": {...}}`` each); return their ids in order."""
         reply = self._call("import tasks", lambda: self._client.projects.import_tasks(
-            project_id, request=list(tasks), return_task_ids=True,
+            project_id, request=list(tasks), return_task_ids=True,  # type: ignore[arg-type]  # dicts: the SDK validates
             request_options={"timeout": max(self._timeout, 300.0)}))
-        return [int(i) for i in (reply.task_ids or [])]
+        return [int(i) for i in (getattr(reply, "task_ids", None) or [])]  # in the reply, not in the SDK's model
 
     def upload_images(self, project_id: int, files: Iterable[tuple[str, Path]]) -> list[int]:
         """Upload image files, one task each (``data.image`` = ``/data/upload/...``); return the new task ids.
@@ -192,7 +193,7 @@ class Connection:
             from label_studio_sdk.core.api_error import ApiError
 
             reply = self._client._client_wrapper.httpx_client.request(  # noqa: SLF001 - see the docstring
-                f"api/projects/{project_id}/import", method="POST", files=payload,
+                f"api/projects/{project_id}/import", method="POST", files=payload,  # type: ignore[arg-type]
                 params={"return_task_ids": True}, request_options={"timeout": max(self._timeout, 300.0)})
             if not 200 <= reply.status_code < 300:
                 try:
@@ -210,7 +211,8 @@ class Connection:
     def import_predictions(self, project_id: int, predictions: Sequence[Mapping[str, Any]]) -> int:
         """Add predictions (``task``, ``result``, ``model_version``, ``score`` each); return how many were made."""
         reply = self._call("import predictions", lambda: self._client.projects.import_predictions(
-            project_id, request=list(predictions), request_options={"timeout": max(self._timeout, 300.0)}))
+            project_id, request=list(predictions),  # type: ignore[arg-type]  # plain dicts: the SDK validates them
+            request_options={"timeout": max(self._timeout, 300.0)}))
         return int(getattr(reply, "created", None) or len(predictions))
 
     def ensure_local_storage(self, project_id: int, folder: Path) -> bool:
@@ -250,9 +252,10 @@ class Connection:
         A snapshot is built by the server in the background and then downloaded as a file, so big projects do not
         hit the request timeout that the synchronous export endpoint has. Predictions and drafts come as ids only.
         """
-        snap = self._call("create an export snapshot", lambda: self._client.projects.exports.create(
-            project_id, title="animeparse ls pull", task_filter_options={"only_with_annotations": True},
-            serialization_options={"predictions": {"only_id": True}, "drafts": {"only_id": True}},
+        snap: Any = self._call("create an export snapshot", lambda: self._client.projects.exports.create(
+            project_id, title="animeparse ls pull",
+            task_filter_options={"only_with_annotations": True},  # type: ignore[arg-type]  # dicts: the SDK validates
+            serialization_options={"predictions": {"only_id": True}, "drafts": {"only_id": True}},  # type: ignore[arg-type]
             request_options={"timeout": timeout}))
         deadline = time.monotonic() + timeout
         status = snap.status

@@ -213,9 +213,10 @@ def _compare(ds: Dataset, existing: MaskRecord, origin: Mapping[str, Any], mask:
     new_when = _when(origin["updated_at"])
     if same_project:
         old_key = (_when(old.get("updated_at")), _int(old.get("annotation_id")))
-        older = None not in (new_when, old_key[0]) and (new_when, _int(origin["annotation_id"])) <= old_key
+        older = None not in (new_when, old_key[0]) and (new_when, _int(origin["annotation_id"])) <= old_key  # type: ignore[operator]  # None excluded first
     else:  # a gt from elsewhere (an import, another project) written after the annotation was last changed
-        older = None not in (new_when, _when(existing.created_at)) and new_when < _when(existing.created_at)
+        created = _when(existing.created_at)
+        older = new_when is not None and created is not None and new_when < created
     return "kept_newer" if older and not force else "replace"
 
 

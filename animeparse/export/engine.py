@@ -191,7 +191,7 @@ def _export_jobs(out: Path, tmp: Path, ctx: WorkContext, module: ModuleType, job
         sink = module.open_sink(tmp, ctx, jobs)
         fallbacks = 0
         # closed before the temp folder is removed: no worker may still be writing into it
-        with contextlib.closing(run(jobs, ctx)) as results:
+        with contextlib.closing(run(jobs, ctx)) as results:  # type: ignore[type-var]  # a generator
             for done, (job, result) in enumerate(results, 1):
                 sink.add(job, result)
                 fallbacks += result.link_fallback

@@ -285,7 +285,7 @@ def _merge(image_path: Path, parts: list[_Part], class_ids: dict[Path, int], lab
         # parts of one image disagree; nearest resizing is a pure pixel lookup, so resizing each part and then
         # merging gives the same mask as merging then resizing
         regions = [(cid, _resize_bool(r, (width, height))) for cid, r in regions]
-    mask = compose_by_priority(regions[0][1].shape, regions, labelmap)
+    mask = compose_by_priority((regions[0][1].shape[0], regions[0][1].shape[1]), regions, labelmap)
     if mask.shape != (height, width):
         log.debug("%s: merged mask %dx%d resized to %dx%d (nearest)", image_path, mask.shape[1], mask.shape[0],
                   width, height)

@@ -128,10 +128,10 @@ def _face_items(path: Path, name: str, cfg: FaceCropConfig, provenance: dict[str
         log.info("%s: no face found", path)
         # an error Item, not silence: the report must say why this picture is missing; meta lets the engine
         # count it as "no face" rather than as a broken file
-        err = FormatError(f"no face found by {cfg.cascade.name} (scaleFactor {cfg.scale_factor}, minNeighbors "
-                          f"{cfg.min_neighbors}, minSize {cfg.min_size}); nothing imported from it. Import it without "
-                          "--crop-faces, or crop the face by hand", path=path)
-        yield Item(image_path=path, name=name, error=err,
+        no_face = FormatError(f"no face found by {cfg.cascade.name} (scaleFactor {cfg.scale_factor}, minNeighbors "
+                              f"{cfg.min_neighbors}, minSize {cfg.min_size}); nothing imported from it. Import it "
+                              "without --crop-faces, or crop the face by hand", path=path)
+        yield Item(image_path=path, name=name, error=no_face,
                    meta={"no_face": True, "source_image": name, **provenance})
         return
     rel = PurePosixPath(name)

@@ -9,6 +9,7 @@ the store and the Python-level set unions cost more than this.)
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["NearDupIndex", "DEFAULT_NEAR_DUP_BITS", "MAX_NEAR_DUP_BITS"]
 
@@ -29,7 +30,8 @@ class NearDupIndex:
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
         self._groups: list[str | None] = []
-        self._hashes = np.zeros((64, 4), np.uint64)  # grown by doubling; rows [0, len(ids)) are used
+        # grown by doubling; rows [0, len(ids)) are used
+        self._hashes: npt.NDArray[np.uint64] = np.zeros((64, 4), np.uint64)
 
     def add_many(self, rows: list[tuple[str, str | None, str]]) -> None:
         """Add (id, group or None, 64-hex hash) rows; rows with a hash of another length are not indexed."""

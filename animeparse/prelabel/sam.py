@@ -271,7 +271,7 @@ class SamEngine:
                 if cache is not None:
                     cache.put(keys[i], {**entry, "embedding": entry["embedding"].cpu()})
         out = []
-        for entry in entries:
+        for entry in entries:  # type: ignore[assignment]  # entries is filled above; None only before
             assert entry is not None  # filled above
             out.append({**entry, "embedding": entry["embedding"].to(self.device)})
         return out, len(todo)

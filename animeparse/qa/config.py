@@ -87,7 +87,7 @@ def config_fields() -> list[tuple[str, type, Any, str, tuple[str, ...] | None]]:
     types = {"str": str, "int": int, "float": float, "tuple[str, ...]": tuple}
     out = []
     for f in fields(QAConfig):
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc,operator]
         out.append((f.name, types[str(f.type)], default, f.metadata["help"], f.metadata.get("choices")))
     return out
 
@@ -104,13 +104,13 @@ def load_config(path: Path | str, *, base: QAConfig | None = None) -> QAConfig:
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-        raise AnimeparseError(f"config file is not valid {kind} ({err})", path=path) from err
+        syntax = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise AnimeparseError(f"config file is not valid {syntax} ({err})", path=path) from err
     if not isinstance(data, dict):
         raise AnimeparseError("config file must hold an object of QAConfig fields", path=path)
     if isinstance(data.get("validate"), dict):
         data = data["validate"]
-    known = {name: (kind, default) for name, kind, default, _, _ in config_fields()}
+    known: dict[str, tuple[type, Any]] = {name: (kind, default) for name, kind, default, _, _ in config_fields()}
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise AnimeparseError(f"unknown config keys {unknown}; valid keys: {', '.join(known)}", path=path)

@@ -122,6 +122,6 @@ def check_lr_convention(ds: Dataset, cfg: QAConfig, facts: Mapping[str, SampleFa
             f"the card declares {LR_WORDS[reference]} (votes: {tally['subject']} subject-left, {tally['image']} " \
             "image-left)"
         yield Finding(Severity.ERROR, "lr_swapped", sid,
-                      f"mask {rel}: {f.lr_reason}: this sample follows the {LR_WORDS[f.lr]} convention while "
+                      f"mask {rel}: {f.lr_reason}: this sample follows the {LR_WORDS[f.lr or '']} convention while "
                       f"{basis}; swap its l_/r_ ids (LabelMap.flip_lut) and re-import it",
                       file=rel, data={"follows": f.lr, "reference": reference, "votes": dict(tally)})

@@ -235,7 +235,7 @@ def _reason(err: FormatError) -> str:
 def _components(mask: npt.NDArray[np.uint8], class_id: int, area: int) -> ClassStats:
     # contours, not connected-component labelling: on a 512x512 class image findContours costs ~50 us against
     # ~150 us (labels) or ~800 us (labels + stats), and the checks only need the few small pieces exactly
-    binary = cv2.inRange(mask, class_id, class_id)  # 0/255 uint8; ~50x faster than cv2.compare with a scalar
+    binary = cv2.inRange(mask, class_id, class_id)  # type: ignore[call-overload]  # scalar bounds: OpenCV's stubs list arrays only; 0/255 uint8; ~50x faster than cv2.compare with a scalar
     contours, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     parents = hierarchy[0][:, 3] if hierarchy is not None else np.zeros(0, np.int32)
     outer = tuple(c for c, p in zip(contours, parents) if p < 0)

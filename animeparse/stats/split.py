@@ -302,7 +302,7 @@ def _presence(ds: Dataset, samples: list[Sample], layer: str, progress: Progress
     """(sample id -> C int64 0/1: class present in its ``layer`` mask, label-map id order, zeros when unlabelled;
     the ids that have a ``layer`` mask)."""
     ids = np.asarray(ds.labelmap.ids)
-    out = {s.id: np.zeros(len(ids), np.int64) for s in samples}
+    out: dict[str, npt.NDArray[np.int64]] = {s.id: np.zeros(len(ids), np.int64) for s in samples}
     labelled = [s.id for s in ds.samples(layer=layer)]
     if not labelled:
         log.warning("%s: no sample has a %r mask; splitting by sample counts only", ds.root, layer)

@@ -111,7 +111,7 @@ def work(job: SampleJob, ctx: WorkContext) -> WorkResult:
     texts: list[str] = []
     holes = tiny = 0
     for k, (cat, rle) in enumerate(zip(cats, rles)):
-        seg: object = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}  # type: ignore[union-attr]
+        seg: object = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}  # type: ignore[attr-defined]
         if cfg.polygons:
             with warnings.catch_warnings():  # pycocotools 2.0.x under numpy 2 warns on every decode; nothing to act on
                 warnings.simplefilter("ignore", DeprecationWarning)

@@ -108,9 +108,7 @@ def mask_shape_to_mask(mask_b64: str, box_points: Any, shape_hw: tuple[int, int]
     try:
         with Image.open(io.BytesIO(base64.b64decode(mask_b64, validate=True))) as img:
             img.load()
-            if img.mode not in ("1", "L", "P", "I", "I;16"):
-                img = img.convert("L")
-            part = np.asarray(img) != 0
+            part = np.asarray(img if img.mode in ("1", "L", "P", "I", "I;16") else img.convert("L")) != 0
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as err:
         raise FormatError(f"mask is not a base64 PNG ({err}); redraw the mask in labelme", path=source) from err
     (x1, y1), (x2, y2) = np.asarray(box_points, np.float64).astype(int)  # truncation toward zero, like labelme

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ...labelmap import IGNORE_INDEX
 from ..contours import region_polygons
@@ -64,8 +65,9 @@ def work(job: SampleJob, ctx: WorkContext) -> WorkResult:
                 shape_type, points = "rectangle", [lo.tolist(), hi.tolist()]
             shapes.append({"label": label, "points": points, "group_id": None, "description": "",
                            "shape_type": shape_type, "flags": {}, "mask": None})
-    doc = {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": Path(job.image_out).name,
-           "imageData": None, "imageHeight": job.height, "imageWidth": job.width}
+    doc: dict[str, Any] = {"version": LABELME_VERSION, "flags": {}, "shapes": shapes,
+                           "imagePath": Path(job.image_out).name, "imageData": None, "imageHeight": job.height,
+                           "imageWidth": job.width}
     out = Path(ctx.root) / Path(job.image_out).with_suffix(".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
