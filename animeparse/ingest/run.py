@@ -109,8 +109,8 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
                                 staging=str(staging))
             groups = _check(ds, src, name, config, ctx, report, spool, executor,
                             progress("check") if progress else None)
-        refuse = report.refused and config.on_error == "fail"
-        refuse = refuse or (config.strict and (report.refused or report.count("warning")))
+        refuse = bool(report.refused and config.on_error == "fail")
+        refuse = refuse or bool(config.strict and (report.refused or report.count("warning")))
         if refuse:
             raise IngestError(f"ingest of {src} refused: {report.refused} errors, {report.count('warning')} warnings "
                               "(see the report); nothing was written", report=report)

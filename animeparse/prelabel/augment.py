@@ -73,7 +73,7 @@ def augment_batch(images: torch.Tensor, targets: torch.Tensor, *, flip_lut: torc
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
         theta[:, 1, 0], theta[:, 1, 1] = sin, cos
-        reach = config.shift * 2  # grid coordinates span 2 per side
+        reach: float | torch.Tensor = config.shift * 2  # grid coordinates span 2 per side
         if config.zoom_in > 0:  # a zoomed-in view may move over most of the picture, not only its middle
             reach = reach + 0.8 * (1 - 1 / zoom.clamp(min=1)).view(n, 1)
         theta[:, :, 2] = (rand(n, 2) * 2 - 1) * reach

@@ -74,7 +74,7 @@ def load_backbone_weights(model: BiSeNet, path: Path) -> dict:
     if not isinstance(raw, Mapping):
         raise AnimeparseError(f"is not a state dict: it holds a {type(raw).__name__}, expected a dict of parameter "
                               f"name -> tensor; {_FIX}", path=path)
-    source: dict[str, torch.Tensor] = {}
+    source: dict[str, Any] = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             continue  # metadata beside the tensors (epoch, arch, ...) is not ours to judge

@@ -120,7 +120,7 @@ def _components(mask: npt.NDArray[np.bool_]) -> tuple[int, npt.NDArray[np.int32]
                                                        npt.NDArray[np.float64]]:
     """(count incl. the 0 background, HxW int32 labels, Nx5 stats, Nx2 centroids) of an 8-connected mask."""
     n, comp, st, cen = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
-    return int(n), comp, st, cen
+    return int(n), np.asarray(comp, np.int32), np.asarray(st, np.int32), np.asarray(cen, np.float64)
 
 
 def _subjects(label: npt.NDArray[np.uint8], skin: int, share: float) -> list[tuple[float, float, npt.NDArray[Any]]]:
@@ -144,6 +144,7 @@ def _small_pieces(label: npt.NDArray[np.uint8], limits: Mapping[int, int], *, n_
         if n <= 1:
             continue
         areas = st[1:, cv2.CC_STAT_AREA]
+        keep: npt.NDArray[np.bool_]
         if c in limits:
             keep = np.zeros(n - 1, bool)
             keep[np.argsort(-areas, kind="stable")[: limits[c] * n_subjects]] = True

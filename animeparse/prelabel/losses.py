@@ -50,13 +50,13 @@ def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, *, decay: flo
     import torch
 
     with torch.no_grad():
-        for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
-            t.mul_(decay).add_(s.detach(), alpha=1 - decay)
-        for t, s in zip(teacher.buffers(), student.buffers(), strict=True):
-            if t.dtype.is_floating_point:
-                t.mul_(decay).add_(s, alpha=1 - decay)
+        for tp, sp in zip(teacher.parameters(), student.parameters(), strict=True):
+            tp.mul_(decay).add_(sp.detach(), alpha=1 - decay)
+        for tb, sb in zip(teacher.buffers(), student.buffers(), strict=True):
+            if tb.dtype.is_floating_point:
+                tb.mul_(decay).add_(sb, alpha=1 - decay)
             else:
-                t.copy_(s)
+                tb.copy_(sb)
 
 
 def scores(confusion: torch.Tensor, n: int) -> dict[str, float]:

@@ -169,7 +169,7 @@ def _ours(data: dict[str, Any], path: Path, labelmap: LabelMap, device: torch.de
         if data["arch"].get("kind") == "bisenet":
             from .bisenet import BiSeNet
 
-            model: torch.nn.Module = BiSeNet(int(data["arch"]["num_classes"]))
+            model: Any = BiSeNet(int(data["arch"]["num_classes"]))
         else:
             model = ParserNet(ParserArch.from_json(data["arch"]))
         size = int(data["size"])
@@ -211,7 +211,7 @@ def _bisenet(data: Any, path: Path, labelmap: LabelMap, device: torch.device, *,
     except (RuntimeError, TypeError, AttributeError, ValueError, IndexError) as err:
         raise AnimeparseError(f"is not a face-parsing.PyTorch BiSeNet state dict: {load_error_detail(err)}",
                               path=path) from err
-    model.to(device, memory_format=torch.channels_last).eval()
+    model.to(device).to(memory_format=torch.channels_last).eval()
     # face-parsing.PyTorch's 19 outputs are in the danbooru-parsing (face-parsing) class order
     source_map = load_labelmap("danbooru-parsing")
     if n_classes != len(source_map):

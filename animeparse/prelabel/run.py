@@ -175,6 +175,7 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
     t_start = time.perf_counter()
     try:
         batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
+        stream: Iterator[tuple[list[Sample], Iterable[SampleLabel], int, str]]
         if pool is not None:
             stream = pool.run(batches, timings)
         else:

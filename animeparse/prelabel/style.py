@@ -190,5 +190,7 @@ def _jpeg(x: torch.Tensor, *, quality: int) -> torch.Tensor:
 
     u8 = (x.detach().cpu() * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(u8), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    back = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else u8
+    back = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
+    if back is None:
+        back = u8
     return torch.from_numpy(back.reshape(u8.shape)).permute(2, 0, 1).to(x.device).float() / 255

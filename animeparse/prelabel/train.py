@@ -267,7 +267,7 @@ class _Trainer:
         confusion = torch.zeros(n * n, dtype=torch.int64, device=self.device)
         losses, kept = [], []
 
-        def restyle(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        def restyle(x: Any, y: Any) -> Any:
             return style_batch(x, y, generator=gen, config=self.style, recolour_channels=self.recolour,
                                background_channel=self.background, backgrounds=self.unlabeled)
 

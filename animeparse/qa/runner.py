@@ -7,6 +7,7 @@ store-level checks (orphans, duplicates, left/right majority, layers) with those
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections import Counter
@@ -91,7 +92,7 @@ def validate(ds: Dataset, cfg: QAConfig | None = None, *, progress: Progress | N
             if progress:
                 progress(done, len(tasks))
     for name in (n for n in store_checks if n != "manifest"):
-        findings += _guarded(name, lambda fn=STORE_CHECKS[name]: fn(ds, cfg, facts), None)
+        findings += _guarded(name, functools.partial(STORE_CHECKS[name], ds, cfg, facts), None)
     votes = Counter(f.lr or "none" for f in facts.values()) if ctx.want_lr else Counter()
     stats: dict[str, Any] = {"lr": {"declared": ds.card.lr_convention, "subject": votes["subject"],
                                     "image": votes["image"], "no_vote": votes["none"]}} if ctx.want_lr else {}
@@ -108,7 +109,7 @@ def inspect_sample(task: Task, ctx: WorkerContext) -> tuple[str, list[Finding], 
     view = SampleView(ctx.root, ctx.labelmap, sample, masks, ctx.cfg.layer, need_pixel_sha=need_sha)
     findings: list[Finding] = []
     for name in ctx.checks:
-        findings += _guarded(name, lambda fn=SAMPLE_CHECKS[name]: fn(view, ctx.cfg), sample.id)
+        findings += _guarded(name, functools.partial(SAMPLE_CHECKS[name], view, ctx.cfg), sample.id)
     lr, reason = None, ""
     if ctx.want_lr:  # the vote is the lr_convention check's sample part: guarded like the checks
 
