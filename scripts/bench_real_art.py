@@ -42,7 +42,12 @@ ARMS = {
 
 
 def build_store(root: Path, labelled: int) -> tuple[Dataset, list[str], list[str], list[str]]:
-    """(store, held-out face ids, tile ids, page ids)."""
+    """(store, held-out face ids, tile ids, page ids); an existing store at ``root`` is reused (its finished parser
+    runs are not trained again)."""
+    if (root / "store").exists():
+        ds = Dataset.open(root / "store", write=True)
+        return (ds, [s.id for s in ds.samples(split="val")], [s.id for s in ds.samples(split="art")],
+                [s.id for s in ds.samples(split="manga")])
     lm = load_labelmap("danbooru-parsing")
     ds = Dataset.create(root / "store", labelmap=lm)
     src = root / "src"
@@ -81,9 +86,17 @@ def train_config(changes: dict, budget: float, size: int):
 
 
 def overlay_sheet(ds: Dataset, ids: list[str], layer: str, path: Path, *, cols: int = 6, side: int = 192) -> None:
-    """Image blended with its label colours, a grid of tiles, and a legend of the classes shown."""
+    """Image blended with a display palette (tab20: the label map's own colours make hair, cloth and hat three
+    near-identical yellows), a grid of tiles, and a legend of the classes shown."""
+    import matplotlib
+
     lm = ds.labelmap
-    colours = lm.colors_array()
+    cmap = matplotlib.colormaps["tab20"]
+    colours = np.zeros((256, 3), np.uint8)
+    for k, cid in enumerate(lm.ids):
+        colours[cid] = (np.array(cmap(k % 20)[:3]) * 255).astype(np.uint8)
+    colours[lm.id_of("background")] = (40, 40, 40)
+    colours[255] = (255, 255, 255)
     cells, seen = [], set()
     for sid in ids:
         image = ds.read_image(sid)
@@ -115,10 +128,10 @@ def run_arm(ds: Dataset, name: str, changes: dict, args, held, tiles, page, out:
     for clean in (False, True):
         tag = "clean" if clean else "raw"
         config = PrelabelConfig(device="cpu", sam="none", parser=f"p-{name}", only="unlabeled", batch_size=4,
-                                run_id=f"{name}-{tag}", cleanup=CleanupConfig(enabled=clean))
+                                run_id=f"{name}-{tag}-{args.tag}", cleanup=CleanupConfig(enabled=clean))
         prelabel(ds, config)
         prelabel(ds, replace(config, only="split:val"))
-        layer = f"prelabel/{name}-{tag}"
+        layer = f"prelabel/{name}-{tag}-{args.tag}"
         report = evaluate_layer(ds, layer)
         rows = {s.id: s for s in ds.samples(layer=layer)}
         from animeparse.prelabel.cleanup import count_pieces
@@ -146,6 +159,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=5.0, help="training minutes per arm")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--tag", default="a", help="names this pass's prelabel runs (a reused store keeps old ones)")
     args = parser.parse_args()
     import torch
 

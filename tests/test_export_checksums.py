@@ -185,9 +185,9 @@ EXPECTED: dict[str, dict[str, str]] = {
         "instances_val.json": "7080598fae3d3b9fbb0e6ae5b618922a93e202f548785e34f42d9a2c818ca53e",
     },
     "coco-info": {
-        "instances_test.json": "f94528648685356be9a8f82d50cb749f6db29b046eba16440f70680ebc6930f1",
-        "instances_train.json": "b223ba1c99cbd0d4aa2c4a45e427d1d8ecfe0a5e0b5b47353707b70098ffb973",
-        "instances_val.json": "ec3c1d7ac407025cb300266106fb8da3f5af1d40f6b19a6ac26ec279cd38e534",
+        "instances_test.json": "c16efe09a27287f219a1167948757133210b55b80b92d2616fe7ea6304d72971",
+        "instances_train.json": "9ee6a645d1f100391b72dd97c6577f4a4b7feeabcf8d62c10c5ca80e61d628f1",
+        "instances_val.json": "f1177bf7e0746c7c0cee6f11ff698fcb8434200da8cd6096d27d44de46bcc508",
     },
     "coco-split-test": {
         "instances_test.json": "a5dbd4d17c78269ddc4fc160d4d8b50670f9150f834c9445f44982b11967beb2",
@@ -393,7 +393,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "images/face_0005.png": "7616eef37ba3de051260eeb9bf7711a69ac53c8faae5d956efefbc7670aa776d",
         "images/face_0006.png": "a419f6255dc44f331a307cbccf0b6baf1b115b6dcc0b32077bd90e7962fe835a",
         "images/face_0007.png": "4a6e345f5c429e760a44ee82a74f3370e2abcfd573f3e57b9af0101d1b757aa9",
-        "labelmap.json": "3ce6516b59898c78e7a04dfb8d222557baa384f8474052888b968eef4293eafb",
+        "labelmap.json": "28208e3b1c8d1060aa3173a6656deaf8d69f4efbb7985b21605bd498d6be50ee",
         "masks/face_0000.png": "ffb4410c2bb32349f0ed9376b52d89818be3445f5ca8311cb7b4b7de73fe649f",
         "masks/face_0001.png": "6a9f7ea764a6bb53f8e2fb53457b1ab03f4dcca614b6fddedbf881842134b033",
         "masks/face_0002.png": "85920a1c51cb6505eb3f0d2355cda4a92089c4c92d4db6897f2263fcca127cc0",
@@ -407,7 +407,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "splits/val.txt": "eaa9efc86934d774b87ed0991a5794c761eee68a32e926b910d75b70d688ba99",
     },
     "index-png-p": {
-        "labelmap.json": "3ce6516b59898c78e7a04dfb8d222557baa384f8474052888b968eef4293eafb",
+        "labelmap.json": "28208e3b1c8d1060aa3173a6656deaf8d69f4efbb7985b21605bd498d6be50ee",
         "masks/face_0000.png": "e33b5a8a29effe436010f029d4901a1521ab05a1f3a141e72936616b900d891d",
         "masks/face_0001.png": "c29990e5916d56e2195af8423d26ab1908ddd47522c6e3120ed4edbac14b2bc6",
         "masks/face_0002.png": "c6604ce26f204c09ff96495e409ccd5e552fd43966d1a65e9002552d99304c82",

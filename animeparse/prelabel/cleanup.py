@@ -3,14 +3,14 @@
 A parser's argmax on art it was not trained on breaks into hundreds of pieces. The steps, each switchable through
 :class:`CleanupConfig` (recorded in the run's parameters), in this order:
 
-1. ``max_parts``: a class whose label-map entry has ``max_parts`` N (an eye: 1) keeps its N largest pieces per
-   subject (subjects = skin pieces of at least ``subject_area`` of the image, at least 1); smaller parts pieces
-   under ``min_area / 10`` go too.
+1. ``max_parts``: a class whose label-map entry has ``max_parts`` N (an eye: 1) keeps its N largest parts per
+   subject (subjects = skin pieces of at least ``subject_area`` of the image, at least 1; pieces within 1 % of the
+   image side of each other are one part); parts under ``min_area / 10`` go too.
 2. ``min_area``: pieces of the other classes smaller than ``min_area`` x the image's pixels are dropped.
    Dropped pixels take the class of the nearest kept pixel (their surroundings), never plain background.
-3. ``fill_holes``: a hole inside one class (a piece of lower-priority classes, up to ``max_hole`` of the image,
-   enclosed by that class alone and not touching the border) takes that class: background inside a face becomes
-   skin, while an eye (higher priority than skin) stays.
+3. ``fill_holes``: a hole of background inside one class (up to ``max_hole`` of the image, enclosed by that class
+   alone, not touching the border) takes that class: background inside a face becomes skin; an eye in the skin, or
+   the skin inside the rim of glasses, is not background and stays.
 4. ``lr_side``: ``l_``/``r_`` pairs (eyes, brows, ears) are put on the side the store's ``lr_convention`` says
    (``subject``: ``l_`` on the image right of its partner; ``image``: on the image left), per subject: where both
    of a pair are present and in the wrong order, both are swapped. A lone one is left as the parser put it (in a
@@ -133,22 +133,35 @@ def _subjects(label: npt.NDArray[np.uint8], skin: int, share: float) -> list[tup
 
 def _small_pieces(label: npt.NDArray[np.uint8], limits: Mapping[int, int], *, n_subjects: int, min_px: int,
                   ignore_index: int) -> npt.NDArray[np.bool_]:
-    """HxW bool: the pixels of pieces to drop (under ``min_px``, or beyond a class's ``max_parts`` per subject)."""
+    """HxW bool: the pixels of pieces to drop (under ``min_px``, or beyond a class's ``max_parts`` per subject).
+
+    For a class with ``max_parts``, pieces closer than 1 % of the image side to each other count as one part (an
+    eye cut by its lashes, an ear cut by a strand of hair, a glasses frame), and the largest parts are kept.
+    """
     drop = np.zeros(label.shape, bool)
     part_px = max(1, min_px // 10)
+    reach = max(1, round(0.01 * max(label.shape)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     for c in np.unique(label):
         c = int(c)
         if c == ignore_index:
             continue
-        n, comp, st, _ = _components(label == c)
+        mask = label == c
+        n, comp, st, _ = _components(mask)
         if n <= 1:
             continue
         areas = st[1:, cv2.CC_STAT_AREA]
         keep: npt.NDArray[np.bool_]
         if c in limits:
-            keep = np.zeros(n - 1, bool)
-            keep[np.argsort(-areas, kind="stable")[: limits[c] * n_subjects]] = True
-            keep &= areas >= part_px
+            # group the pieces: each piece's group is the dilated mask's component under it
+            _, groups = cv2.connectedComponents(cv2.dilate(mask.view(np.uint8), kernel), connectivity=8)
+            group_of = np.zeros(n, np.int64)
+            group_of[comp.ravel()] = groups.ravel()
+            piece_group = group_of[1:]
+            group_area = np.bincount(piece_group, weights=areas, minlength=int(piece_group.max()) + 1)
+            ranked = np.argsort(-group_area, kind="stable")
+            kept_groups = [g for g in ranked[: limits[c] * n_subjects] if group_area[g] >= part_px]
+            keep = np.isin(piece_group, kept_groups)
         else:
             keep = areas >= min_px
         if not keep.all():
@@ -175,23 +188,25 @@ def _fill_from_nearest(label: npt.NDArray[np.uint8], drop: npt.NDArray[np.bool_]
 
 def _fill_holes(label: npt.NDArray[np.uint8], labelmap: LabelMap, *,
                 max_px: int) -> tuple[npt.NDArray[np.uint8], int]:
-    """Holes of lower-priority classes enclosed by one class take that class; returns (label, pixels filled)."""
-    prio = labelmap.priority_lut()
+    """Background holes enclosed by one class take that class; returns (label, pixels filled).
+
+    Only background (id 0) is filled: what else sits inside a class is drawn there (an eye in the skin, an eye and
+    skin inside the rim of glasses), and specks of it were already dropped by the minimum area.
+    """
     h, w = label.shape
     filled = 0
-    for c in sorted((int(v) for v in np.unique(label)), key=lambda v: int(prio[v])):
+    for c in (int(v) for v in np.unique(label)):
         if c in (0, labelmap.ignore_index):
             continue
-        inside = label == c
-        n, comp, st, _ = _components(~inside)
+        n, comp, st, _ = _components(label != c)
         for k in range(1, n):
             x, y, bw, bh, a = (int(v) for v in st[k])
             if a > max_px or x == 0 or y == 0 or x + bw == w or y + bh == h:
                 continue
             sel = comp[y:y + bh, x:x + bw] == k
-            classes = label[y:y + bh, x:x + bw][sel]
-            if (prio[classes] < prio[c]).all() and labelmap.ignore_index not in classes:
-                label[y:y + bh, x:x + bw][sel] = c
+            window = label[y:y + bh, x:x + bw]
+            if not window[sel].any():  # all background
+                window[sel] = c
                 filled += a
     return label, filled
 

@@ -20,9 +20,13 @@ def supervised_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
     import torch.nn.functional as F
 
     logits = logits.float()
+    valid_px = y >= 0
+    if not bool(valid_px.any()):
+        # every pixel ignored (a teacher unsure everywhere): no signal, and cross-entropy's mean would be 0/0 = NaN
+        return logits.sum() * 0.0
     loss = F.cross_entropy(logits, y, weight=weights, ignore_index=IGNORE)
     if dice > 0:
-        valid = (y >= 0).unsqueeze(1)
+        valid = valid_px.unsqueeze(1)
         probs = logits.softmax(1) * valid
         onehot = F.one_hot(y.clamp(min=0), logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype) * valid
         inter = (probs * onehot).sum((0, 2, 3))

@@ -24,7 +24,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["StyleConfig", "style_batch", "procedural_background"]
+__all__ = ["StyleConfig", "style_batch", "procedural_background", "RECOLOUR_CLASSES"]
+
+# regions recoloured independently (colour says little about them in anime art), by class name over the bundled maps
+RECOLOUR_CLASSES = ("background", "hair", "cloth", "hat", "ear_r", "neck_l", "eye_g", "top", "bottom", "dress",
+                    "shoes", "accessory", "weapon", "tail_wings")
 
 
 @dataclass(frozen=True)

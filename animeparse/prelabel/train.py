@@ -158,7 +158,7 @@ class _Trainer:
                  unl_ids: list[str]) -> None:
         torch = require_torch()
         from .augment import AugmentConfig, channel_flip_lut
-        from .style import StyleConfig
+        from .style import RECOLOUR_CLASSES, StyleConfig
 
         self.ds, self.config, self.device = ds, config, device
         self.sample_ids, self.unl_ids = sample_ids, unl_ids
@@ -177,13 +177,14 @@ class _Trainer:
         self.scheduler = self._schedule(0)
         self.history: list[dict[str, float]] = []
         self.spent = 0.0  # seconds of training over all invocations (the budget counts them all)
+        self.epoch_times: list[float] = []  # this invocation's epochs, for the time budget
         self.epoch = 0
         self.weights = class_weights(self.targets, self.n_classes).to(device)
         self.flip_lut = torch.from_numpy(channel_flip_lut(ds.labelmap)).to(device)
         self.augment = AugmentConfig(**config.augment)
         self.style = StyleConfig(**config.style)
         names = ds.labelmap.names
-        self.recolour = torch.tensor([k for k, n in enumerate(names) if n in _RECOLOUR], dtype=torch.long)
+        self.recolour = torch.tensor([k for k, n in enumerate(names) if n in RECOLOUR_CLASSES], dtype=torch.long)
         self.background = names.index("background") if "background" in names else None
         self.mean = torch.tensor(self.norm[0], device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(self.norm[1], device=device).view(1, 3, 1, 1)
@@ -232,13 +233,17 @@ class _Trainer:
         return time.perf_counter() - t_invocation
 
     def _replan(self, epoch_seconds: float) -> None:
-        """With a time budget, shorten the plan so the remaining epochs fit (never lengthen it)."""
+        """With a time budget, fit the plan to the time left: the median of the last three epochs' durations
+        (robust to one slow epoch on a busy machine) says how many more fit, up to ``epochs``; the schedule is
+        re-fitted whenever the plan changes."""
         budget = (self.config.time_budget or 0.0) * 60.0
+        self.epoch_times.append(epoch_seconds)
         if budget <= 0 or self.epoch >= self.planned:
             return
-        fits = self.epoch + int(max(0.0, budget - self.spent) // max(epoch_seconds, 1e-6))
-        new = max(self.epoch + (1 if fits > self.epoch else 0), min(self.planned, fits))
-        if new < self.planned:
+        per_epoch = float(np.median(self.epoch_times[-3:]))
+        fits = self.epoch + int(max(0.0, budget - self.spent) // max(per_epoch, 1e-6))
+        new = min(self.config.epochs, max(fits, self.epoch + 1 if fits > self.epoch else self.epoch))
+        if new != self.planned:
             log.info("time budget: %d epochs instead of %d", new, self.planned)
             self.planned = new
             if new > self.epoch:
@@ -266,6 +271,7 @@ class _Trainer:
         self.model.train()
         confusion = torch.zeros(n * n, dtype=torch.int64, device=self.device)
         losses, kept = [], []
+        skipped = 0
 
         def restyle(x: Any, y: Any) -> Any:
             return style_batch(x, y, generator=gen, config=self.style, recolour_channels=self.recolour,
@@ -295,6 +301,11 @@ class _Trainer:
                 u_logits = u_out[0] if isinstance(u_out, tuple) else u_out
                 loss = loss + cfg.ssl_weight * ramp * supervised_loss(u_logits, pl, self.weights, dice=0.0)
             self.optimizer.zero_grad(set_to_none=True)
+            if not bool(torch.isfinite(loss)):
+                # one bad batch must not poison the weights: skip its step (counted in the epoch's metrics)
+                skipped += 1
+                self.scheduler.step()
+                continue
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
@@ -305,9 +316,13 @@ class _Trainer:
             losses.append(float(loss.detach()))
             valid = y >= 0
             confusion += torch.bincount(y[valid] * n + logits.detach().argmax(1)[valid], minlength=n * n)
-        metrics = {"epoch": self.epoch + 1, "loss": float(np.mean(losses)), **scores(confusion, n)}
+        metrics = {"epoch": self.epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
+                   **scores(confusion, n)}
         if kept:
             metrics["pseudo_share"] = float(np.mean(kept))
+        if skipped:
+            metrics["skipped_steps"] = skipped
+            log.warning("epoch %d: %d steps skipped (non-finite loss)", self.epoch + 1, skipped)
         return metrics
 
     def _loss(self, out: Any, y: torch.Tensor) -> torch.Tensor:
@@ -340,11 +355,6 @@ class _Trainer:
             data["student"] = self.model.state_dict()
         with atomic_open(path, "wb") as fh:
             torch.save(data, fh)
-
-
-# regions recoloured independently by the style augmentation (colour says little about them in anime art)
-_RECOLOUR = ("background", "hair", "cloth", "hat", "ear_r", "neck_l", "eye_g", "top", "bottom", "dress", "shoes",
-             "accessory", "weapon", "tail_wings")
 
 
 def _check_config(config: TrainConfig) -> None:

@@ -128,3 +128,16 @@ def test_bisenet_trains_records_its_backbone_and_reloads_strictly(tmp_path):
         torch.save(broken, tmp_path / "broken.pt")
         with pytest.raises(AnimeparseError, match="do not fit the arch"):
             parser_from_checkpoint(tmp_path / "broken.pt", ds.labelmap, torch.device("cpu"))
+
+
+def test_a_batch_with_every_pixel_ignored_gives_zero_loss_not_nan():
+    from animeparse.prelabel.augment import IGNORE
+    from animeparse.prelabel.losses import supervised_loss
+
+    logits = torch.randn(2, 19, 8, 8, requires_grad=True)
+    y = torch.full((2, 8, 8), IGNORE)
+    loss = supervised_loss(logits, y, torch.ones(19), dice=1.0)
+    loss.backward()
+    assert float(loss) == 0.0 and torch.isfinite(logits.grad).all()
+    y[0, 0, 0] = 3
+    assert torch.isfinite(supervised_loss(logits, y, torch.ones(19), dice=1.0))
