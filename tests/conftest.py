@@ -49,9 +49,6 @@ FIXTURE_MARKERS = {
 # just runs in --fast until it is listed again)
 PATH_MARKERS: dict[str, tuple[str, ...]] = {
     "tests/distributed/": ("ray",),
-    "tests/prelabel/test_parser_train.py::test_parser_prelabels_held_out_faces": ("slow",),  # trains a parser
-    "tests/prelabel/test_parser_train.py::test_checkpoint_and_run_record": ("slow",),  # the same trained parser
-    "tests/prelabel/test_parser_train.py::test_interrupted_training_resumes": ("slow",),  # trains twice
     "tests/prelabel/test_prelabel_run.py::test_sigkill_then_rerun": ("slow",),  # kills a prelabel subprocess
 }
 

@@ -50,6 +50,7 @@ def trained(tmp_path_factory, one_torch_thread):
     return store, json.loads(r.output)
 
 
+@pytest.mark.slow  # trains a parser (about a minute on 2 cores)
 def test_parser_prelabels_held_out_512px_faces_above_per_class_floors(trained):
     store, result = trained
     assert result["epochs"] == EPOCHS and result["resumed_from"] == 0
@@ -79,6 +80,7 @@ def test_parser_prelabels_held_out_512px_faces_above_per_class_floors(trained):
     assert "pieces per image" in r.output and "l_eye" in r.output
 
 
+@pytest.mark.slow  # the same trained parser
 def test_checkpoint_and_run_record(trained):
     store, result = trained
     path = store / "runs" / "p" / "parser.pt"
@@ -123,6 +125,7 @@ def test_scale_and_colour_jitter_keep_ids_valid():
     assert set(np.unique(y.numpy())) <= set(range(len(lm)))
 
 
+@pytest.mark.slow  # trains twice
 def test_interrupted_training_resumes_from_its_last_epoch_and_ends_the_same(tmp_path):
     with make_face_store(tmp_path, n_train=6, size=64) as ds:
         config = TrainConfig(epochs=3, size=64, device="cpu")

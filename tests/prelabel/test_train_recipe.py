@@ -56,6 +56,7 @@ def test_backdrop_replaces_only_the_background():
     assert torch.equal(out[~bg], images[~bg]) and not torch.equal(out[bg], images[bg])
 
 
+@pytest.mark.slow  # trains twice with the unlabelled branch
 def test_semi_supervised_run_resumes_to_the_same_weights(tmp_path):
     with make_face_store(tmp_path, n_train=4, n_unlabeled=3, size=64) as ds:
         full = train_parser(ds, replace(TINY, run_id="full"))
@@ -101,6 +102,7 @@ def test_time_budget_replans_and_finishes_the_run(tmp_path):
         assert parser.input_size == 64
 
 
+@pytest.mark.slow  # a 13 M-parameter net
 def test_bisenet_trains_records_its_backbone_and_reloads_strictly(tmp_path):
     import torchvision
     torch.manual_seed(0)
