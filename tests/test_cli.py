@@ -60,7 +60,7 @@ def test_init_info_ingest_roundtrip(tmp_path):
     info = json.loads(r.output)
     assert info["samples"] == 3 and info["by_layer"] == {"gt": 3} and info["by_status"] == {"annotated": 3}
     r = runner.invoke(cli, ["info", str(tmp_path / "ds")])
-    assert "danbooru-parsing v1" in r.output and "train" in r.output
+    assert "danbooru-parsing v2" in r.output and "train" in r.output
 
 
 def test_init_with_classes(tmp_path):
