@@ -38,6 +38,8 @@ ARMS = {
     "style": ({"unlabeled": "none"}, "+ zoom/rotation + style augmentation"),
     "default": ({}, "+ semi-supervised mean teacher on the unlabelled art (the default)"),
     "bisenet": ({"arch": "bisenet"}, "default recipe, BiSeNet (ResNet-18 from scratch: no ImageNet file here)"),
+    "style-shade": ({"unlabeled": "none"}, "style augmentation with painted light and hair strands"),
+    "ssl-light": ({"ssl_weight": 0.3, "ssl_threshold": 0.9}, "+ shading, semi-supervised at weight 0.3, threshold 0.9"),
 }
 
 

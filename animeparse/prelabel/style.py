@@ -6,6 +6,9 @@ what an uninterrupted one would), with its own probability each:
 
 - ``region_hue``: hair, clothes, hats and background recoloured independently (a hue rotation about the grey axis
   per region, read off the target mask), so colour alone cannot say "hair";
+- ``shading``: painted light inside hair, skin and clothes (a smooth random light field per image) and strands
+  in the hair (thin stripes along a random, mostly vertical direction, with a highlight band): the generator
+  paints flat regions, illustrators do not;
 - ``background``: the background class replaced by a crop of one of the store's unlabelled images (blurred and
   recoloured: it is clutter, not a second face) or by a procedural backdrop (gradient, stripes, spots);
 - ``ink``: dark lines drawn from the picture's own edges (gradient magnitude), of random weight;
@@ -24,11 +27,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["StyleConfig", "style_batch", "procedural_background", "RECOLOUR_CLASSES"]
+__all__ = ["StyleConfig", "style_batch", "procedural_background", "RECOLOUR_CLASSES", "SHADE_CLASSES"]
 
 # regions recoloured independently (colour says little about them in anime art), by class name over the bundled maps
 RECOLOUR_CLASSES = ("background", "hair", "cloth", "hat", "ear_r", "neck_l", "eye_g", "top", "bottom", "dress",
                     "shoes", "accessory", "weapon", "tail_wings")
+# regions that get painted light (and, for hair, strands)
+SHADE_CLASSES = ("skin", "hair", "cloth", "hat", "neck", "face", "body_skin", "top", "bottom", "dress")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class StyleConfig:
     """Probability of each transform per image (0 = never). See the module docstring."""
 
     region_hue: float = 0.6
+    shading: float = 0.6
     background: float = 0.6
     ink: float = 0.4
     posterize: float = 0.25
@@ -51,7 +57,7 @@ class StyleConfig:
 
 
 # the number of uniform draws one image consumes, whatever it ends up using (resume equality needs a fixed count)
-_DRAWS = 32
+_DRAWS = 41
 
 
 def _hue_matrix(angle: float) -> torch.Tensor:
@@ -102,15 +108,46 @@ def procedural_background(shape_hw: tuple[int, int], r: torch.Tensor, device: to
     return img.clamp(0, 1)
 
 
+def _shade(x: torch.Tensor, y: torch.Tensor, channels: list[int], hair: int | None, r: torch.Tensor) -> torch.Tensor:
+    """Light and strands painted into regions (see ``shading``); ``r``: 8 uniform draws."""
+    _, h, w = x.shape
+    device = x.device
+    # a smooth light field: a 4x4 grid of gains in [0.75, 1.2], upsampled (its own generator, seeded from r)
+    g = torch.Generator().manual_seed(int(float(r[0]) * 2**31))
+    grid = 0.75 + 0.45 * torch.rand(1, 1, 4, 4, generator=g)
+    light = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False)[0].to(device).clamp(0.6, 1.3)
+    shade = torch.zeros(h, w, dtype=torch.bool, device=device)
+    for ch in channels:
+        shade |= y == ch
+    out = torch.where(shade[None], (x * light).clamp(0, 1), x)
+    if hair is not None and float(r[1]) < 0.8:
+        region = (y == hair)[None]
+        if region.any():
+            angle = math.pi / 2 + (float(r[2]) - 0.5) * 0.8  # mostly vertical strands
+            pitch = 3.0 + 6.0 * float(r[3])
+            yy = torch.arange(h, device=device, dtype=x.dtype).view(h, 1)
+            xx = torch.arange(w, device=device, dtype=x.dtype).view(1, w)
+            along = xx * math.sin(angle) - yy * math.cos(angle)
+            wobble = 4.0 * torch.sin(yy / (10 + 30 * float(r[4])) + 6.28 * float(r[5]))
+            strands = torch.sin(2 * math.pi * (along + wobble) / pitch)
+            band_y = h * (0.15 + 0.4 * float(r[6]))
+            highlight = torch.exp(-(((yy - band_y) / (0.04 * h)) ** 2)) * (0.25 + 0.35 * float(r[7]))
+            hair_px = (out * (1 + 0.12 * strands) + highlight * (1 - out)).clamp(0, 1)
+            out = torch.where(region, hair_px, out)
+    return out
+
+
 def style_batch(images: torch.Tensor, targets: torch.Tensor, *, generator: torch.Generator, config: StyleConfig,
                 recolour_channels: torch.Tensor, background_channel: int | None,
-                backgrounds: torch.Tensor | None = None) -> torch.Tensor:
+                backgrounds: torch.Tensor | None = None, shade_channels: list[int] | None = None,
+                hair_channel: int | None = None) -> torch.Tensor:
     """Restyle a batch.
 
     ``images``: Bx3xSxS float32 RGB in [0, 1]; ``targets``: BxSxS int64 channel indices or negative (ignore);
     ``recolour_channels``: the target channels whose regions get their own hue (hair, cloth, hat, background);
     ``background_channel``: the target channel replaced by a backdrop (None: no replacement); ``backgrounds``:
-    Nx3xSxS uint8 images to crop backdrops from (None or empty: procedural only). Returns Bx3xSxS in [0, 1].
+    Nx3xSxS uint8 images to crop backdrops from (None or empty: procedural only); ``shade_channels`` /
+    ``hair_channel``: the regions ``shading`` paints light / strands into. Returns Bx3xSxS in [0, 1].
     """
     n, _, h, w = images.shape
     device = images.device
@@ -125,6 +162,8 @@ def style_batch(images: torch.Tensor, targets: torch.Tensor, *, generator: torch
                 if region.any():
                     m = _hue_matrix(float(torch.rand(1, generator=generator)) * 2 * math.pi).to(device)
                     x = torch.where(region[None], torch.einsum("ij,jhw->ihw", m, x).clamp(0, 1), x)
+        if shade_channels and float(r[32]) < config.shading:
+            x = _shade(x, y, shade_channels, hair_channel, r[33:41])
         if background_channel is not None and float(r[1]) < config.background:
             region = (y == background_channel)[None]
             if region.any():

@@ -158,7 +158,7 @@ class _Trainer:
                  unl_ids: list[str]) -> None:
         torch = require_torch()
         from .augment import AugmentConfig, channel_flip_lut
-        from .style import RECOLOUR_CLASSES, StyleConfig
+        from .style import RECOLOUR_CLASSES, SHADE_CLASSES, StyleConfig
 
         self.ds, self.config, self.device = ds, config, device
         self.sample_ids, self.unl_ids = sample_ids, unl_ids
@@ -185,7 +185,8 @@ class _Trainer:
         self.style = StyleConfig(**config.style)
         names = ds.labelmap.names
         self.recolour = torch.tensor([k for k, n in enumerate(names) if n in RECOLOUR_CLASSES], dtype=torch.long)
-        self.background = names.index("background") if "background" in names else None
+        self.background, self.hair = (names.index(n) if n in names else None for n in ("background", "hair"))
+        self.shade = [k for k, n in enumerate(names) if n in SHADE_CLASSES]
         self.mean = torch.tensor(self.norm[0], device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(self.norm[1], device=device).view(1, 3, 1, 1)
         self.amp = autocast_dtype(device)
@@ -275,7 +276,8 @@ class _Trainer:
 
         def restyle(x: Any, y: Any) -> Any:
             return style_batch(x, y, generator=gen, config=self.style, recolour_channels=self.recolour,
-                               background_channel=self.background, backgrounds=self.unlabeled)
+                               background_channel=self.background, backgrounds=self.unlabeled,
+                               shade_channels=self.shade, hair_channel=self.hair)
 
         for k in range(0, len(order), cfg.batch_size):
             idx = order[k : k + cfg.batch_size]
