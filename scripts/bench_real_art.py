@@ -39,7 +39,7 @@ ARMS = {
     "default": ({}, "+ semi-supervised mean teacher on the unlabelled art (the default)"),
     "bisenet": ({"arch": "bisenet"}, "default recipe, BiSeNet (ResNet-18 from scratch: no ImageNet file here)"),
     "style-shade": ({"unlabeled": "none"}, "style augmentation with painted light and hair strands"),
-    "ssl-light": ({"ssl_weight": 0.3, "ssl_threshold": 0.9}, "+ shading, semi-supervised at weight 0.3, threshold 0.9"),
+    "final": ({}, "style (with shading) + semi-supervised at weight 0.3, threshold 0.9: the default"),
 }
 
 

@@ -217,9 +217,9 @@ def parser_group() -> None:
               help="--arch bisenet: start its ResNet-18 from this torchvision ImageNet state dict (SHA-256 recorded).")
 @click.option("--unlabeled", default="all", show_default=True, metavar="none|all|split:NAME",
               help="Unlabelled images for the semi-supervised (mean teacher) branch; none turns it off.")
-@click.option("--ssl-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--ssl-weight", type=click.FloatRange(min=0), default=0.3, show_default=True,
               help="Weight of the unlabelled images' loss (ramped up over the first 30 % of the epochs).")
-@click.option("--ssl-threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+@click.option("--ssl-threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Least teacher probability for a pixel of an unlabelled image to be learnt.")
 @click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=0.99, show_default=True,
               help="The teacher's moving average of the student's weights, per step.")

@@ -86,8 +86,8 @@ class TrainConfig:
     arch: str = "unet"
     backbone_weights: str | None = None
     unlabeled: str = "all"
-    ssl_weight: float = 1.0
-    ssl_threshold: float = 0.8
+    ssl_weight: float = 0.3
+    ssl_threshold: float = 0.9
     ema_decay: float = 0.99
     time_budget: float | None = 9.0
 
