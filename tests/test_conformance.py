@@ -9,12 +9,12 @@ from PIL import Image
 
 from animeparse import Dataset, MaskInput, load_labelmap
 from animeparse.demo.synth import generate_face
-from animeparse.export import EXPORTERS, ExportConfig, export
+from animeparse.export import EXPORTERS, ExportConfig, export, write_as
 from animeparse.formats import FORMATS, detect_format
 from animeparse.ingest import IngestConfig, ingest
 from animeparse.rasterize import compose_by_priority
 
-WRITERS = sorted(name for name, mod in FORMATS.items() if hasattr(mod, "write"))
+WRITERS = sorted(name for name, mod in FORMATS.items() if mod.FORMAT.written_by)
 LOSSLESS = {"index-folder", "palette", "coco", "celebamask", "labelstudio"}
 # COCO never exports the ignore index: those pixels come back as background
 IGNORE_TO_BACKGROUND = {"coco"}
@@ -106,7 +106,7 @@ def _read_back(tmp_path, read_path, reader, labelmap, expected, *, lossless, ign
 @pytest.mark.parametrize("name", WRITERS)
 def test_write_detect_read_roundtrip(tmp_path, source_store, name):
     with Dataset.open(source_store) as src:
-        FORMATS[name].write(src, tmp_path / "out")
+        write_as(name, src, tmp_path / "out")
         expected = _expected(src)
         labelmap = src.labelmap
     _read_back(tmp_path, tmp_path / "out" / READ_FROM.get(name, ""), name, labelmap, expected,
@@ -135,7 +135,7 @@ def test_writer_refuses_non_empty_output_and_leaves_no_temp(tmp_path, source_sto
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
     with Dataset.open(source_store) as src, pytest.raises(Exception, match="not empty"):
-        FORMATS[name].write(src, tmp_path / "out")
+        write_as(name, src, tmp_path / "out")
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 

@@ -46,7 +46,9 @@ class FormatSpec:
     engine can write it. ``lossless``: reading its output back gives the store's masks exactly (None: it writes
     no masks). ``options``: the :class:`~animeparse.formats.writing.ExportConfig` fields beyond the common ones that
     apply to its writer. ``read_by``: the reader that reads its output (None: none does). ``manifest_only``: its
-    writer reads the store's manifest only (``write_manifest``), no pixels.
+    writer reads the store's manifest only (``write_manifest``), no pixels. ``written_by`` / ``written_with``: the
+    export format (and its options) that writes what this reader reads (None: no export does), which
+    :func:`animeparse.export.write_as` runs: the descriptor says it, so this floor never imports the engine.
     """
 
     name: str
@@ -56,6 +58,8 @@ class FormatSpec:
     options: frozenset[str] = frozenset()
     read_by: str | None = None
     manifest_only: bool = False
+    written_by: str | None = None
+    written_with: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -53,19 +52,18 @@ from .writing import (
     SampleJob,
     WorkContext,
     WorkResult,
-    export_to,
     place_image,
     present_ids,
     read_job_mask,
 )
 
-__all__ = ["NAME", "FORMAT", "detect", "read", "find_layout", "write", "image_relpath", "work", "open_sink",
+__all__ = ["NAME", "FORMAT", "detect", "read", "find_layout", "image_relpath", "work", "open_sink",
            "part_name", "MASK_DIR", "IMAGE_DIR", "MAPPING_NAME"]
 
 log = logging.getLogger(__name__)
 
 NAME = "celebamask"
-FORMAT = FormatSpec(name=NAME, reads=True, writes=True, lossless=True, read_by=NAME)
+FORMAT = FormatSpec(name=NAME, reads=True, writes=True, lossless=True, read_by=NAME, written_by=NAME)
 IMAGE_DIR = "CelebA-HQ-img"
 MASK_DIR = "CelebAMask-HQ-mask-anno"
 MAPPING_NAME = "CelebA-HQ-to-animeparse-mapping.csv"
@@ -301,12 +299,6 @@ def _resize_bool(region: npt.NDArray[np.bool_], size_wh: tuple[int, int]) -> npt
 
 
 # -- writing (the export engine runs these: parallel, streaming, atomic) -----------------------------------------
-def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as CelebAMask-HQ part masks.
-
-    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
-    return export_to(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress)
-
 
 def image_relpath(job: SampleJob, config: ExportConfig) -> str:
     return f"{IMAGE_DIR}/{job.index}{job.ext}"

@@ -12,7 +12,6 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -20,12 +19,11 @@ from ..errors import FormatError
 from ..imageio import IMAGE_EXTENSIONS
 from ..labelmap import LabelMap
 from .base import FormatSpec, Item, ReadOptions, outside_symlink_error
-from .writing import ExportConfig, export_to
 
-__all__ = ["NAME", "FORMAT", "detect", "read", "write", "folder_pairs", "first_mask_mode"]
+__all__ = ["NAME", "FORMAT", "detect", "read", "folder_pairs", "first_mask_mode"]
 
 NAME = "index-folder"
-FORMAT = FormatSpec(name=NAME, reads=True)
+FORMAT = FormatSpec(name=NAME, reads=True, written_by="index-png")  # images/ + masks/ in L mode
 _PAIRS = [("images", "masks"), ("JPEGImages", "SegmentationClass"), ("img", "mask"), ("image", "label"),
           ("images", "labels"), ("images", "annotations")]
 _DANBOORU = re.compile(r"^anime_face_(.+)$")
@@ -91,8 +89,3 @@ def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions())
     """Yield one Item per image; masks are index PNGs decoded by the ingest workers."""
     return pairs_to_items(src, "index")
 
-
-def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write ``images/`` + ``masks/`` (L-mode PNGs, pixel = class id: what training code reads) for ``layer``:
-    the ``index-png`` export (:mod:`.index_png`, which adds ``labelmap.json`` and split lists); returns ``out``."""
-    return export_to(ds, out, ExportConfig(format="index-png", layer=layer), progress=progress)

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from ..errors import FormatError, LabelMapError
 from ..fsutil import read_json
 from ..labelmap import LabelMap
 from .base import FormatSpec, Item, ReadOptions
 from .index_folder import first_mask_mode, folder_pairs, pairs_to_items
-from .writing import ExportConfig, export_to
 
-__all__ = ["NAME", "FORMAT", "detect", "read", "write", "load_palette"]
+__all__ = ["NAME", "FORMAT", "detect", "read", "load_palette"]
 
 NAME = "palette"
-FORMAT = FormatSpec(name=NAME, reads=True)
+# the index-png export in its rgb mode writes what this reads (masks in the label map's colours)
+FORMAT = FormatSpec(name=NAME, reads=True, written_by="index-png", written_with=(("palette_mode", "rgb"),))
 
 
 def detect(src: Path) -> float:
@@ -83,8 +82,3 @@ def _rgb(value: object, *, path: Path, key: str) -> tuple[int, int, int]:
         return (value[0], value[1], value[2])
     raise FormatError(f"colour for {key!r} must be [r, g, b] (0..255) or '#rrggbb', got {value!r}", path=path)
 
-
-def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write ``images/`` + ``masks/`` as RGB PNGs in the label map's colours (255 = white) for ``layer``: the
-    ``index-png`` export in its ``rgb`` mode (:mod:`.index_png`); returns ``out``."""
-    return export_to(ds, out, ExportConfig(format="index-png", layer=layer, palette_mode="rgb"), progress=progress)

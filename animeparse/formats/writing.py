@@ -30,7 +30,7 @@ from ..labelmap import IGNORE_INDEX, LabelMap
 
 __all__ = ["ExportConfig", "ExportError", "SampleJob", "WorkContext", "WorkResult", "Sink", "FileSink", "IMAGE_MODES",
            "read_job_mask", "read_store_mask", "place_image", "palette_png_to_grey", "present_ids", "ignore_label",
-           "write_index_mask", "class_ids_for_export", "export_to"]
+           "write_index_mask", "class_ids_for_export"]
 
 IMAGE_MODES = ("copy", "link", "none")
 
@@ -232,10 +232,3 @@ def class_ids_for_export(labelmap: LabelMap, ids: Sequence[int], *, include_back
     """``ids`` without 255 (never exported as a class) and without 0 unless ``include_background``."""
     return [i for i in ids if i != IGNORE_INDEX and (include_background or i != 0)]
 
-
-def export_to(ds: Any, out: Path, config: ExportConfig, *, progress: Any = None) -> Path:
-    """Run the export engine (:func:`animeparse.export.export`) for a format's ``write(ds, out, *, layer)``;
-    returns ``out``. Imported here, not at the top: the engine sits above the formats and finds them by name."""
-    from ..export import export
-
-    return export(ds, out, config, progress=progress).out

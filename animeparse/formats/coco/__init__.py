@@ -4,25 +4,15 @@ polygons). A package, not one module: reader and writer together pass the 400-li
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from ..base import FormatSpec
-from ..writing import ExportConfig, export_to
 from .reader import detect, read, rle_run_lengths, rle_to_mask
 from .writer import encode_mask_annotations, image_relpath, json_name, open_sink, work
 
-__all__ = ["NAME", "FORMAT", "detect", "read", "write", "rle_to_mask", "rle_run_lengths", "image_relpath", "json_name",
+__all__ = ["NAME", "FORMAT", "detect", "read", "rle_to_mask", "rle_run_lengths", "image_relpath", "json_name",
            "work", "open_sink", "encode_mask_annotations"]
 
 NAME = "coco"
 # lossless for class pixels; ignore pixels (255) are never a category and come back as background
-FORMAT = FormatSpec(name=NAME, reads=True, writes=True, lossless=True, read_by=NAME,
+FORMAT = FormatSpec(name=NAME, reads=True, writes=True, lossless=True, read_by=NAME, written_by=NAME,
                     options=frozenset({"instances", "polygons", "include_background", "info"}))
 
-
-def write(ds: Any, out: Path, *, layer: str = "gt", progress: Any = None) -> Path:
-    """Write the ``layer`` masks of ``ds`` into the new folder ``out`` as COCO JSON with compressed RLE.
-
-    Runs :func:`animeparse.export.export` with its defaults; returns ``out``. See docs/export.md."""
-    return export_to(ds, out, ExportConfig(format=NAME, layer=layer), progress=progress)
