@@ -34,6 +34,7 @@ from ..fsutil import atomic_write_bytes
 from ..parallel import executor_for
 from ..store import Dataset, MaskInput, Sample, new_run_id
 from ..store.records import check_layer
+from ..store.selection import UnknownSelection
 from .cleanup import CleanupConfig
 from .device import device_name, resolve_device, torch_versions
 from .labeler import Labeler, SampleLabel, read_batch
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 SAM_CHOICES = ("auto", "vit_h", "vit_l", "vit_b", "none")
 MODES = ("prompt", "everything")
+# the selection terms --only takes (one at a time)
+_ONLY_TERMS = ("all", "unlabeled", "low-confidence", "tag:", "split:")
 
 
 @dataclass(frozen=True)
@@ -245,27 +248,12 @@ def _read_batch(root: Path, batch: list[Sample]) -> list[npt.NDArray[np.uint8]]:
 
 
 def select_samples(ds: Dataset, only: str, *, low_confidence_below: float = 0.7) -> list[Sample]:
-    """The samples ``--only`` names, sorted by id (see :class:`PrelabelConfig`)."""
-    if only == "all":
-        return ds.samples()
-    if only.startswith("tag:") and only[4:]:
-        return ds.samples(tag=only[4:])
-    if only.startswith("split:") and only[6:]:
-        return ds.samples(split=only[6:])
-    if only in ("unlabeled", "low-confidence"):
-        labelled = {s.id for s in ds.samples(layer="gt")}
-        todo = [s for s in ds.samples() if s.id not in labelled]
-        if only == "unlabeled":
-            return todo
-        out = []
-        for s in todo:
-            # the newest earlier prelabel decides (a later, better model may have fixed an old low score)
-            newest = max(((m.created_at, m.score) for m in ds.masks_of(s.id)
-                          if m.layer.startswith("prelabel/") and m.score is not None), default=None)
-            if newest is not None and newest[1] < low_confidence_below:
-                out.append(s)
-        return out
-    raise AnimeparseError(f"--only {only!r}: use all, unlabeled, low-confidence, tag:NAME or split:NAME")
+    """The samples ``--only`` names, sorted by id (see :class:`PrelabelConfig`): one term of the store's selection
+    grammar (:mod:`animeparse.store.selection`)."""
+    try:
+        return ds.select([only], allowed=_ONLY_TERMS, low_confidence_below=low_confidence_below)
+    except UnknownSelection:
+        raise AnimeparseError(f"--only {only!r}: use all, unlabeled, low-confidence, tag:NAME or split:NAME") from None
 
 
 def _resolve_sam(config: PrelabelConfig, device: torch.device, *, prefer_gpu: bool) -> SamEngine | None:
