@@ -129,7 +129,7 @@ def test_output_is_byte_identical_across_runs_and_workers(tmp_path, store):
     a, b = (tmp_path / "a" / "instances_train.json"), (tmp_path / "b" / "instances_train.json")
     assert a.read_bytes() == b.read_bytes()
     data, _ = _export(store, tmp_path / "c", info=True)
-    assert data["info"]["date_created"].endswith("Z") and data["info"]["version"] == "danbooru-parsing v1"
+    assert data["info"]["date_created"].endswith("Z") and data["info"]["version"] == "danbooru-parsing v2"
 
 
 def test_include_background(tmp_path, store):
