@@ -87,11 +87,10 @@ class Labeler:
                                self.labelmap, self.config)
             cleaned = clean_label(combined.label_hw, combined.confidence_hw, self.labelmap,
                                   config=self.config.cleanup, lr_convention=self.lr_convention)
-            score = combined.score
-            if cleaned.stats["pieces_before"] != cleaned.stats["pieces_after"] or cleaned.stats["ignored_px"]:
-                # the score describes the label that is written: per final class, ignored pixels left out
-                valid = cleaned.label_hw != self.labelmap.ignore_index
-                score = sample_score(cleaned.label_hw[valid], combined.confidence_hw[valid])
+            # the score describes the label that is written (per final class, ignored pixels left out); on an
+            # unchanged label it equals the combination's own score
+            valid = cleaned.label_hw != self.labelmap.ignore_index
+            score = sample_score(cleaned.label_hw[valid], combined.confidence_hw[valid])
             conf = np.clip(np.rint(combined.confidence_hw * 255.0), 0, 255).astype(np.uint8)
             label = SampleLabel(sample_id, cleaned.label_hw, encode_mask_png(conf), score,
                                 {str(c): v for c, v in sorted(combined.regions.items())}, cleaned.stats)
