@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -51,6 +52,18 @@ PATH_MARKERS: dict[str, tuple[str, ...]] = {
     "tests/distributed/": ("ray",),
     "tests/prelabel/test_prelabel_run.py::test_sigkill_then_rerun": ("slow",),  # kills a prelabel subprocess
 }
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op torch thread for a module, like each Ray worker here: on a shared 2-core runner torch's thread
+    pool spins against the other processes (a training step took 13 s with two threads, 0.5 s with one);
+    restored after the module."""
+    torch = require("torch", extra="sam")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def require(module: str, *, extra: str = "test") -> ModuleType:

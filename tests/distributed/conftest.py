@@ -18,13 +18,3 @@ def ray_address() -> Iterator[str]:
         yield ray.get_runtime_context().gcs_address
 
 
-@pytest.fixture(scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Run the local engine in this process on one intra-op thread, like each Ray worker here: on a shared 2-core
-    runner torch's thread pool spins against the other processes (6x slower); restored after the module."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

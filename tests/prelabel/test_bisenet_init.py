@@ -15,15 +15,7 @@ from animeparse import AnimeparseError
 from animeparse.prelabel.bisenet import BiSeNet
 from animeparse.prelabel.bisenet_init import bisenet_loss, init_bisenet, load_backbone_weights
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core runner torch's pool spins against other processes (the training step
-    took 13 s with two threads, 0.5 s with one); restored so other suites keep their setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

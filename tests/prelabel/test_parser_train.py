@@ -16,6 +16,8 @@ from animeparse.prelabel.device import file_sha256
 
 from . import make_face_store
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # faces are drawn at the generator's default 512 px (what `demo-data` gives a user) and learnt at 128 px so the
 # test stays near a minute on 2 cores; the default recipe (256 px) is measured by scripts/bench_real_art.py
 EPOCHS = 30
@@ -27,15 +29,6 @@ FACE_PX = 512
 MIOU_FLOOR = 0.33
 CLASS_FLOORS = {"background": 0.85, "skin": 0.7, "l_eye": 0.6, "r_eye": 0.6, "cloth": 0.85, "hair": 0.55,
                 "neck": 0.4}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core runner torch's second thread spins against other processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,9 @@ from animeparse.prelabel.style import StyleConfig, style_batch
 
 from . import make_face_store
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = TrainConfig(epochs=3, size=64, device="cpu", time_budget=0, widths=(8, 16, 16, 16))
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _style_inputs(seed: int = 0):

@@ -20,13 +20,8 @@ SIZE = 96
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core runner torch's thread pool spins against other processes and
-    elementwise ops run ~20x slower; restored after each test so other suites keep their setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread: None) -> None:
+    """Every translate test on one torch thread (the root conftest's fixture, for the whole module)."""
 
 
 @pytest.fixture(scope="session")
