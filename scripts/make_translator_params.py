@@ -1,4 +1,4 @@
-"""(Re)generate the bundled manga translator's parameters, animeparse/translate/params/manga_v1.pt.
+"""(Re)generate the bundled manga translator's parameters, animeparse/translate/params/manga_v2.pt.
 
 Deterministic: the tensors are computed from the literal tables in animeparse/translate/params.py, and torch.save
 writes fixed zip timestamps, so the same code gives the same bytes (tests/translate checks the bundled file).

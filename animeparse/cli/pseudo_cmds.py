@@ -25,8 +25,8 @@ def pseudo_group() -> None:
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="The derived store to create or extend (kind manga, the parent's label map).")
-@click.option("--translator", default="manga-v1", show_default=True,
-              help="manga-v1 (bundled) or torchscript:PATH (your generator: N x 3 x H x W in 0..1 -> same size).")
+@click.option("--translator", default="manga-v2", show_default=True,
+              help="manga-v2 (bundled) or torchscript:PATH (your generator: N x 3 x H x W in 0..1 -> same size).")
 @click.option("--variants", type=click.IntRange(min=1), default=1, show_default=True,
               help="Renderings per image, each with its own style drawn from the seed.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same pixels.")
@@ -35,7 +35,8 @@ def pseudo_group() -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images per batch (same-size images are batched together).")
 @click.option("--layer", default="gt", show_default=True,
-              help="Mask layer to carry over; samples without it use their latest prelabel layer, else none.")
+              help="Mask layer to carry: gt, prelabel/RUN, or prelabel (each sample's latest pre-label; off by "
+                   "default: pre-label noise would decide tones). Samples without it: one region, no mask.")
 @click.option("--color", is_flag=True, help="Colour manga (tinted paper) instead of greyscale.")
 @engine_options()
 def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: int, device: str, batch_size: int,

@@ -1,6 +1,6 @@
 """Anime -> manga translators for pseudo-labelled manga data (``animeparse pseudo manga``).
 
-``TRANSLATORS`` maps a name to a loader. A spec is ``NAME`` or ``NAME:ARG``: ``manga-v1`` (the bundled,
+``TRANSLATORS`` maps a name to a loader. A spec is ``NAME`` or ``NAME:ARG``: ``manga-v2`` (the bundled,
 parsing-conditioned translator, the default) or ``torchscript:PATH`` (your own generator). torch is imported only
 when a translator is loaded.
 """
@@ -29,12 +29,15 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_TRANSLATOR", "TRANSLATORS", "Translator", "load_translator", "generator_for", "file_sha256",
            "images_to_tensor", "tensor_to_images", "resolve_device", "role_lut", "single_region_lut", "ROLES"]
 
-DEFAULT_TRANSLATOR = "manga-v1"
+DEFAULT_TRANSLATOR = "manga-v2"
+# earlier bundled translators whose parameters are no longer shipped: name -> why
+_RETIRED = {"manga-v1": "manga-v1 inked every mask boundary into the picture; manga-v2 replaced it (its lines "
+                        "come from the art)"}
 
 
 def _bundled(arg: str, device: torch.device) -> Translator:
     if arg:
-        raise AnimeparseError(f"translator manga-v1 takes no argument, got {arg!r}; use --translator manga-v1")
+        raise AnimeparseError(f"translator manga-v2 takes no argument, got {arg!r}; use --translator manga-v2")
     from .bundled import BundledTranslator
 
     return BundledTranslator(device=device)
@@ -49,7 +52,7 @@ def _torchscript(arg: str, device: torch.device) -> Translator:
 
 
 TRANSLATORS: dict[str, Callable[[str, torch.device], Translator]] = {
-    "manga-v1": _bundled,
+    "manga-v2": _bundled,
     "torchscript": _torchscript,
 }
 
@@ -57,7 +60,10 @@ TRANSLATORS: dict[str, Callable[[str, torch.device], Translator]] = {
 def load_translator(spec: str = DEFAULT_TRANSLATOR, *, device: str = "auto") -> Translator:
     """Load ``NAME`` or ``NAME:ARG`` from :data:`TRANSLATORS` onto ``device`` (``auto``, ``cpu``, ``cuda``)."""
     name, _, arg = spec.partition(":")
+    if name in _RETIRED:
+        raise AnimeparseError(f"translator {name} is retired: {_RETIRED[name]}; use --translator {DEFAULT_TRANSLATOR} "
+                              "(stores made with it keep their images; a re-run adds new renderings)")
     if name not in TRANSLATORS:
-        raise AnimeparseError(f"unknown translator {spec!r}; use one of: manga-v1 (bundled), torchscript:PATH")
+        raise AnimeparseError(f"unknown translator {spec!r}; use one of: manga-v2 (bundled), torchscript:PATH")
     require_torch()
     return TRANSLATORS[name](arg, resolve_device(device))

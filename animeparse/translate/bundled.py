@@ -1,4 +1,4 @@
-"""The bundled translator ``manga-v1``: loads ``params/manga_v1.pt`` and runs :class:`MangaNet` in batches.
+"""The bundled translator ``manga-v2``: loads ``params/manga_v2.pt`` and runs :class:`MangaNet` in batches.
 
 Styles are drawn per image from its own generator on the CPU (then moved to the device), so a (seed, sample,
 variant) gives the same style on CPU and GPU and whatever batch the image lands in.
@@ -14,12 +14,12 @@ import torch
 
 from .base import file_sha256
 from .manga import MangaNet
-from .params import GLOBAL_FEATURES, PARAMS_FILE, ROLE_FEATURES, load_params
+from .params import COINS, GLOBAL_COINS, GLOBAL_FEATURES, PARAMS_FILE, ROLE_FEATURES, load_params
 
 __all__ = ["MangaStyle", "BundledTranslator", "draw_styles"]
 
-_P_LINES = ROLE_FEATURES.index("p_lines")
-_JPEG_P = GLOBAL_FEATURES.index("jpeg_p")
+_COIN_FEATURES = [ROLE_FEATURES.index(name) for name in COINS]
+_GLOBAL_COIN_FEATURES = [GLOBAL_FEATURES.index(name) for name in GLOBAL_COINS]
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ class MangaStyle:
 
 def draw_styles(params: dict[str, torch.Tensor], generators: Sequence[torch.Generator],
                 shape_hw: tuple[int, int]) -> MangaStyle:
-    """One style per generator: each feature uniform in its [lo, hi] range; ``p_lines`` and ``jpeg_p`` become
-    0/1 coin flips with probability ``lo``. The draw order is fixed, so a generator gives the same style always."""
+    """One style per generator: each feature uniform in its [lo, hi] range; the coin features (``p_lines``,
+    ``p_gradient``, ``jpeg_p``) become 0/1 flips with probability ``lo``. The draw order is fixed, so a generator
+    gives the same style always."""
     lo, hi = params["style_lo"], params["style_hi"]
     glo, ghi = params["global_lo"], params["global_hi"]
     roles, globs, noise = [], [], []
@@ -43,9 +44,9 @@ def draw_styles(params: dict[str, torch.Tensor], generators: Sequence[torch.Gene
         u = torch.rand(lo.shape, generator=gen)
         ug = torch.rand(glo.shape, generator=gen)
         r = lo + (hi - lo) * u
-        r[:, _P_LINES] = (u[:, _P_LINES] < lo[:, _P_LINES]).float()
+        r[:, _COIN_FEATURES] = (u[:, _COIN_FEATURES] < lo[:, _COIN_FEATURES]).float()
         g = glo + (ghi - glo) * ug
-        g[_JPEG_P] = (ug[_JPEG_P] < glo[_JPEG_P]).float()
+        g[_GLOBAL_COIN_FEATURES] = (ug[_GLOBAL_COIN_FEATURES] < glo[_GLOBAL_COIN_FEATURES]).float()
         roles.append(r)
         globs.append(g)
         noise.append(torch.randn((1, *shape_hw), generator=gen))
@@ -53,9 +54,9 @@ def draw_styles(params: dict[str, torch.Tensor], generators: Sequence[torch.Gene
 
 
 class BundledTranslator:
-    """``manga-v1``: the parsing-conditioned anime -> manga translator shipped with animeparse."""
+    """``manga-v2``: the parsing-conditioned anime -> manga translator shipped with animeparse."""
 
-    def __init__(self, *, device: torch.device, params_path: Path = PARAMS_FILE, name: str = "manga-v1") -> None:
+    def __init__(self, *, device: torch.device, params_path: Path = PARAMS_FILE, name: str = "manga-v2") -> None:
         self.name = name
         self.device = device
         self.sha256 = file_sha256(params_path)

@@ -11,7 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["blur", "blur_per_image", "region_mean", "mask_contours", "screentone", "jpeg_blocks"]
+__all__ = ["blur", "blur_per_image", "region_mean", "mask_contours", "screentone", "jpeg_blocks", "image_quantiles",
+           "region_top_threshold", "edge_strength", "grow"]
 
 
 def _taps(kernels: torch.Tensor) -> range:
@@ -64,6 +65,65 @@ def region_mean(values: torch.Tensor, class_ids: torch.Tensor) -> torch.Tensor:
     sums = torch.zeros(n, 256, dtype=torch.float64, device=values.device).scatter_add_(1, ids, flat)
     counts = torch.zeros_like(sums).scatter_add_(1, ids, torch.ones_like(flat))
     return (sums / counts.clamp(min=1)).gather(1, ids).view_as(values).to(values.dtype)
+
+
+def image_quantiles(values: torch.Tensor, qs: torch.Tensor) -> torch.Tensor:
+    """Per-image quantiles of N x H x W float ``values`` in 0..1 from a 256-bin histogram: N x K, for ``qs`` N x K
+    (0..1). Counting in float64 is exact, so the result never depends on the batch."""
+    n = values.shape[0]
+    idx = (values.reshape(n, -1).clamp(0, 1) * 255).round().long()
+    counts = torch.zeros(n, 256, dtype=torch.float64, device=values.device)
+    counts.scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
+    cdf = counts.cumsum(1) / counts.sum(1, keepdim=True)
+    bins = torch.searchsorted(cdf, qs.to(torch.float64).contiguous()).clamp(max=255)
+    return bins.to(values.dtype) / 255.0
+
+
+def region_top_threshold(values: torch.Tensor, class_ids: torch.Tensor, share: torch.Tensor, *,
+                         bins: int = 64) -> torch.Tensor:
+    """Per class region, the lowest value t (a multiple of 1/``bins``) such that at most ``share`` of the region's
+    pixels have ``values`` >= t; broadcast back to N x H x W.
+
+    ``values``: N x H x W float (clamped to 0..1 for the count); ``class_ids``: N x H x W int64 (0..255); ``share``:
+    N x 256 float, the allowed share per class id. A region whose top bin alone holds more than its share gets 1.0
+    plus a bin (nothing of it reaches the threshold). Exact float64 counts: independent of the batch.
+    """
+    n = values.shape[0]
+    ids = class_ids.reshape(n, -1)
+    b = (values.reshape(n, -1).clamp(0, 1) * bins).floor().long().clamp(max=bins - 1)
+    counts = torch.zeros(n, 256 * bins, dtype=torch.float64, device=values.device)
+    counts.scatter_add_(1, ids * bins + b, torch.ones_like(b, dtype=torch.float64))
+    counts = counts.view(n, 256, bins)
+    # share of the region at or above each bin
+    tail = counts.flip(-1).cumsum(-1).flip(-1) / counts.sum(-1, keepdim=True).clamp(min=1)
+    ok = tail <= share.to(torch.float64).unsqueeze(-1)
+    none = torch.full((n, 256), bins + 1, device=values.device)
+    first = torch.where(ok.any(-1), ok.to(torch.int8).argmax(-1), none)
+    per_class = first.to(values.dtype) / bins
+    return per_class.gather(1, ids).view_as(values)
+
+
+def edge_strength(image: torch.Tensor, kernel: torch.Tensor, radius: int) -> torch.Tensor:
+    """How strong an edge the art has at or near each pixel: N x H x W float.
+
+    ``image``: N x C x H x W float 0..1 (colour, so an edge between two colours of equal luminance counts);
+    smoothed by the 1-D ``kernel``, central differences along x and y, the largest over channels and axes, then
+    the maximum within ``radius`` pixels (a square window)."""
+    s = blur(image, kernel)
+    gx = torch.zeros_like(s)
+    gy = torch.zeros_like(s)
+    gx[..., 1:-1] = (s[..., 2:] - s[..., :-2]).abs() * 0.5
+    gy[..., 1:-1, :] = (s[..., 2:, :] - s[..., :-2, :]).abs() * 0.5
+    g = torch.maximum(gx, gy).amax(1, keepdim=True)
+    return grow(g, radius)[:, 0]
+
+
+def grow(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Maximum of N x C x H x W float over a (2 ``radius`` + 1) square window (edges clamp); radius 0 = x."""
+    if radius <= 0:
+        return x
+    k = 2 * radius + 1
+    return F.max_pool2d(F.pad(x, (radius,) * 4, mode="replicate"), k, stride=1)
 
 
 def mask_contours(class_ids: torch.Tensor, inked: torch.Tensor, widths: torch.Tensor, *,

@@ -1,7 +1,7 @@
 """The bundled manga translator's parameters: kernels, screentone tables and per-role style ranges as tensors.
 
 The parameters are designed, not trained: :func:`build_params` computes every tensor from the literal tables below
-with float64 maths and stores float32, so ``scripts/make_translator_params.py`` rewrites ``params/manga_v1.pt``
+with float64 maths and stores float32, so ``scripts/make_translator_params.py`` rewrites ``params/manga_v2.pt``
 byte for byte (``torch.save`` writes fixed zip timestamps). A test checks the bundled file against a fresh build.
 
 Style ranges are per *role* (background, skin, hair, ...), not per label-map id, so one parameter file serves
@@ -19,10 +19,11 @@ from .roles import ROLES
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PARAMS_FILE", "ROLE_FEATURES", "GLOBAL_FEATURES", "F", "G", "REF_SIZE", "build_params", "build_shapes",
+__all__ = ["PARAMS_FILE", "ROLE_FEATURES", "GLOBAL_FEATURES", "COINS", "GLOBAL_COINS", "F", "G", "REF_SIZE",
+           "build_params", "build_shapes",
            "load_params", "save_params", "serialize_params"]
 
-PARAMS_FILE = Path(__file__).resolve().parent / "params" / "manga_v1.pt"
+PARAMS_FILE = Path(__file__).resolve().parent / "params" / "manga_v2.pt"
 REF_SIZE = 512  # pitches and line widths below are in pixels of a 512-pixel image; other sizes scale them
 
 # Per-role style features; each is drawn per (image, variant) uniformly between the role's lo and hi.
@@ -32,24 +33,28 @@ ROLE_FEATURES = (
     "w_region",    # 0: 1 = flat tone for the whole region (from its mean colour), 0 = follow the pixel's luminance
     "shade_gain",  # 1: how much a pixel darker than its region's mean moves to a darker tone
     "white_t",     # 2: darkness below which the pixel is paper white
-    "black_t",     # 3: darkness above which the pixel is solid black ink
+    "black_t",     # 3: darkness above which the pixel is solid black ink (raised per region by black_cap)
     "c_lo",        # 4: ink coverage of the lightest screentone
     "c_hi",        # 5: ink coverage of the darkest screentone
     "levels",      # 6: number of tone steps between white and black (floor of the draw: 2 or 3)
     "highlight",   # 7: pixels brighter than the region mean by this much are left white (hair streaks, eye glints)
-    "p_lines",     # 8: probability that the tone is a line screen instead of dots (lo is the probability)
-    "angle",       # 9: screen angle in degrees
+    "p_lines",     # 8: probability that the tone is a line screen (hatching) instead of dots (lo is the probability)
+    "angle",       # 9: screen angle, drawn in 15..135 degrees; above 75 it is moved up by 30 (skips 75..105)
     "pitch",       # 10: screen period in pixels at REF_SIZE
-    "contour",     # 11: 1 = ink the mask boundary of this region
+    "contour",     # 11: 1 = the mask boundary of this region may add ink, where the art has an edge near it
+    "black_cap",   # 12: at most this share of the region's pixels is solid black (the darkest ones)
+    "p_gradient",  # 13: probability that the region's tone fades along a direction (a gradient screen)
+    "grad_angle",  # 14: direction of that fade, degrees
 )
 F = {name: i for i, name in enumerate(ROLE_FEATURES)}
+COINS = ("p_lines", "p_gradient")  # drawn as 0/1 with probability lo
 
 GLOBAL_FEATURES = (
     "dog_sigma",   # 0: index into the DoG kernel bank (u * bank size, floored)
     "dog_eps",     # 1: XDoG threshold: a pixel darker than its surround by more than this is a line
     "dog_phi",     # 2: XDoG softness (tanh slope)
     "line_alpha",  # 3: opacity of the XDoG ink lines
-    "contour_alpha",  # 4: opacity of the mask contours
+    "contour_alpha",  # 4: opacity of the mask contours (where the art has an edge)
     "contour_width",  # 5: 1 or 2 pixels at REF_SIZE (floored)
     "paper",       # 6: paper white level
     "ink",         # 7: ink black level
@@ -58,53 +63,78 @@ GLOBAL_FEATURES = (
     "jpeg_p",      # 10: probability of JPEG degradation (lo is the probability)
     "jpeg_q",      # 11: JPEG quality
     "soft",        # 12: screentone dot edge softness in pixels
+    "line_weight",  # 13: 0 = XDoG lines as found, 1 = grown by one pixel all round (heavier pen)
+    "level_lo",    # 14: luminance quantile stretched to black (per-image levels)
+    "level_hi",    # 15: luminance quantile stretched to white
+    "gain_max",    # 16: the levels stretch never multiplies contrast by more than this
+    "mid_target",  # 17: after the stretch, a gamma moves the median luminance to this value ...
+    "gamma_lo",    # 18: ... with the gamma kept in [gamma_lo, gamma_hi] (> 1 darkens pale art)
+    "gamma_hi",    # 19
+    "edge_lo",     # 20: art edge strength (smoothed colour gradient per pixel) below which a contour adds no ink
+    "edge_hi",     # 21: and above which it adds full ink
+    "tone_shift",  # 22: added to every pixel's darkness: some renderings tone more of the picture, some less
 )
 G = {name: i for i, name in enumerate(GLOBAL_FEATURES)}
+GLOBAL_COINS = ("jpeg_p",)
 
-_ANGLES = (15.0, 75.0)  # screens are laid diagonally: 0/90 degrees line up with pixel rows (moire, "scanlines")
+_ANGLES = (15.0, 135.0)  # screens are laid diagonally: 0/90 degrees line up with pixel rows (moire, "scanlines")
+_ALL = (0.0, 360.0)
 # role -> feature -> (lo, hi). A lo == hi entry is fixed. 9.0 disables a threshold (darkness never gets there).
 _ROLE_TABLE: dict[str, dict[str, tuple[float, float]]] = {
-    # a light background stays paper; a coloured one gets a light tone; dark scenery goes darker
+    # a light background stays paper; a coloured one gets a light tone, often fading; dark scenery goes darker
     "background": {"w_region": (0.5, 0.7), "shade_gain": (0.0, 0.0), "white_t": (0.3, 0.42),
-                   "black_t": (0.82, 0.92), "c_lo": (0.1, 0.18), "c_hi": (0.3, 0.42), "levels": (2.0, 3.99),
-                   "highlight": (9.0, 9.0), "p_lines": (0.3, 0.3), "angle": _ANGLES, "pitch": (3.5, 5.0),
-                   "contour": (1.0, 1.0)},
+                   "black_t": (0.82, 0.92), "c_lo": (0.08, 0.18), "c_hi": (0.25, 0.42), "levels": (2.0, 3.99),
+                   "highlight": (9.0, 9.0), "p_lines": (0.3, 0.3), "angle": _ANGLES, "pitch": (3.0, 6.5),
+                   "contour": (1.0, 1.0), "black_cap": (0.03, 0.12), "p_gradient": (0.35, 0.35), "grad_angle": _ALL},
     # paper white, with a light tone only in the shadows
     "skin": {"w_region": (1.0, 1.0), "shade_gain": (2.0, 3.0), "white_t": (0.3, 0.38), "black_t": (9.0, 9.0),
-             "c_lo": (0.12, 0.2), "c_hi": (0.12, 0.2), "levels": (2.0, 2.0), "highlight": (9.0, 9.0),
-             "p_lines": (0.1, 0.1), "angle": (30.0, 60.0), "pitch": (3.5, 4.5), "contour": (1.0, 1.0)},
-    # dark hair is solid black with white highlight streaks; mid hair a tone; light hair paper with lines
-    "hair": {"w_region": (1.0, 1.0), "shade_gain": (1.0, 1.6), "white_t": (0.14, 0.24), "black_t": (0.5, 0.62),
-             "c_lo": (0.25, 0.35), "c_hi": (0.5, 0.65), "levels": (2.0, 3.99), "highlight": (0.1, 0.16),
-             "p_lines": (0.25, 0.25), "angle": _ANGLES, "pitch": (3.0, 4.5), "contour": (1.0, 1.0)},
+             "c_lo": (0.1, 0.2), "c_hi": (0.1, 0.2), "levels": (2.0, 2.0), "highlight": (9.0, 9.0),
+             "p_lines": (0.15, 0.15), "angle": _ANGLES, "pitch": (3.0, 5.5), "contour": (1.0, 1.0),
+             "black_cap": (0.0, 0.0), "p_gradient": (0.0, 0.0), "grad_angle": _ALL},
+    # dark hair: black in its darkest part, the rest a dense tone or hatching, white highlight streaks; mid hair a
+    # tone; light hair paper with lines
+    "hair": {"w_region": (0.6, 1.0), "shade_gain": (1.0, 1.8), "white_t": (0.12, 0.3), "black_t": (0.45, 0.65),
+             "c_lo": (0.15, 0.4), "c_hi": (0.35, 0.65), "levels": (2.0, 3.99), "highlight": (0.08, 0.18),
+             "p_lines": (0.35, 0.35), "angle": _ANGLES, "pitch": (3.0, 6.0), "contour": (1.0, 1.0),
+             "black_cap": (0.08, 0.35), "p_gradient": (0.25, 0.25), "grad_angle": _ALL},
     # iris black, glints and the white of the eye paper, a dense tone in between
     "eye": {"w_region": (0.0, 0.0), "shade_gain": (0.0, 0.0), "white_t": (0.3, 0.4), "black_t": (0.5, 0.62),
-            "c_lo": (0.5, 0.6), "c_hi": (0.6, 0.7), "levels": (2.0, 2.0), "highlight": (0.3, 0.3),
-            "p_lines": (0.0, 0.0), "angle": _ANGLES, "pitch": (3.0, 4.0), "contour": (1.0, 1.0)},
-    "brow": {"w_region": (1.0, 1.0), "shade_gain": (0.0, 0.0), "white_t": (0.0, 0.0), "black_t": (0.25, 0.35),
+            "c_lo": (0.45, 0.6), "c_hi": (0.6, 0.7), "levels": (2.0, 2.0), "highlight": (0.3, 0.3),
+            "p_lines": (0.0, 0.0), "angle": _ANGLES, "pitch": (3.0, 4.5), "contour": (1.0, 1.0),
+            "black_cap": (0.5, 0.8), "p_gradient": (0.0, 0.0), "grad_angle": _ALL},
+    # small parts follow the art's own darkness (w_region 0): a misplaced label must not paint a brow or a mouth
+    "brow": {"w_region": (0.0, 0.0), "shade_gain": (0.0, 0.0), "white_t": (0.3, 0.4), "black_t": (0.45, 0.6),
              "c_lo": (0.6, 0.7), "c_hi": (0.6, 0.7), "levels": (2.0, 2.0), "highlight": (9.0, 9.0),
-             "p_lines": (0.0, 0.0), "angle": _ANGLES, "pitch": (3.0, 4.0), "contour": (1.0, 1.0)},
-    "mouth": {"w_region": (0.3, 0.3), "shade_gain": (0.0, 0.0), "white_t": (0.22, 0.3), "black_t": (0.55, 0.7),
+             "p_lines": (0.0, 0.0), "angle": _ANGLES, "pitch": (3.0, 4.0), "contour": (1.0, 1.0),
+             "black_cap": (0.6, 1.0), "p_gradient": (0.0, 0.0), "grad_angle": _ALL},
+    "mouth": {"w_region": (0.0, 0.0), "shade_gain": (0.0, 0.0), "white_t": (0.22, 0.3), "black_t": (0.55, 0.7),
               "c_lo": (0.3, 0.45), "c_hi": (0.3, 0.45), "levels": (2.0, 2.0), "highlight": (9.0, 9.0),
-              "p_lines": (0.0, 0.0), "angle": _ANGLES, "pitch": (3.0, 4.0), "contour": (1.0, 1.0)},
-    # screentone by the cloth's colour; folds in shadow one step darker
-    "cloth": {"w_region": (1.0, 1.0), "shade_gain": (1.0, 1.8), "white_t": (0.14, 0.25), "black_t": (0.62, 0.75),
-              "c_lo": (0.15, 0.25), "c_hi": (0.42, 0.58), "levels": (2.0, 3.99), "highlight": (9.0, 9.0),
-              "p_lines": (0.35, 0.35), "angle": _ANGLES, "pitch": (3.0, 5.0), "contour": (1.0, 1.0)},
+              "p_lines": (0.0, 0.0), "angle": _ANGLES, "pitch": (3.0, 4.0), "contour": (1.0, 1.0),
+              "black_cap": (0.3, 0.6), "p_gradient": (0.0, 0.0), "grad_angle": _ALL},
+    # screentone by the cloth's colour; folds in shadow one step darker; sometimes hatched or fading
+    "cloth": {"w_region": (0.7, 1.0), "shade_gain": (1.0, 1.8), "white_t": (0.12, 0.3), "black_t": (0.62, 0.75),
+              "c_lo": (0.1, 0.3), "c_hi": (0.35, 0.6), "levels": (2.0, 3.99), "highlight": (9.0, 9.0),
+              "p_lines": (0.35, 0.35), "angle": _ANGLES, "pitch": (3.0, 6.5), "contour": (1.0, 1.0),
+              "black_cap": (0.05, 0.25), "p_gradient": (0.3, 0.3), "grad_angle": _ALL},
     "accessory": {"w_region": (0.5, 0.5), "shade_gain": (0.5, 1.0), "white_t": (0.2, 0.3), "black_t": (0.6, 0.72),
                   "c_lo": (0.2, 0.3), "c_hi": (0.45, 0.6), "levels": (2.0, 2.0), "highlight": (9.0, 9.0),
-                  "p_lines": (0.2, 0.2), "angle": _ANGLES, "pitch": (3.0, 4.5), "contour": (1.0, 1.0)},
+                  "p_lines": (0.2, 0.2), "angle": _ANGLES, "pitch": (3.0, 4.5), "contour": (1.0, 1.0),
+                  "black_cap": (0.2, 0.5), "p_gradient": (0.0, 0.0), "grad_angle": _ALL},
     # no mask (single region) or a class with no known role: tone follows the pixel's own luminance
     # (tuned on scripts/bench_manga_realism.py: fine, scan-blurred dots and mostly paper, like a real page)
-    "generic": {"w_region": (0.0, 0.0), "shade_gain": (0.0, 0.0), "white_t": (0.3, 0.38), "black_t": (0.7, 0.8),
-                "c_lo": (0.1, 0.18), "c_hi": (0.3, 0.42), "levels": (2.0, 3.99), "highlight": (9.0, 9.0),
-                "p_lines": (0.1, 0.1), "angle": _ANGLES, "pitch": (2.5, 3.2), "contour": (0.0, 0.0)},
+    "generic": {"w_region": (0.0, 0.0), "shade_gain": (0.0, 0.0), "white_t": (0.2, 0.45), "black_t": (0.7, 0.8),
+                "c_lo": (0.1, 0.3), "c_hi": (0.3, 0.55), "levels": (2.0, 3.99), "highlight": (9.0, 9.0),
+                "p_lines": (0.3, 0.3), "angle": _ANGLES, "pitch": (2.5, 5.5), "contour": (0.0, 0.0),
+                "black_cap": (0.02, 0.06), "p_gradient": (0.0, 0.0), "grad_angle": _ALL},
 }
 
 _GLOBAL_TABLE: dict[str, tuple[float, float]] = {
     "dog_sigma": (0.0, 0.999), "dog_eps": (0.012, 0.025), "dog_phi": (80.0, 150.0), "line_alpha": (0.95, 1.0),
     "contour_alpha": (0.85, 1.0), "contour_width": (1.0, 2.99), "paper": (0.97, 1.0), "ink": (0.0, 0.06),
     "grain": (0.0, 0.012), "blur": (0.0, 0.999), "jpeg_p": (0.5, 0.5), "jpeg_q": (55.0, 90.0), "soft": (0.6, 1.0),
+    "line_weight": (0.0, 0.5), "level_lo": (0.01, 0.01), "level_hi": (0.995, 0.995), "gain_max": (3.0, 3.0),
+    "mid_target": (0.8, 0.9), "gamma_lo": (0.75, 0.75), "gamma_hi": (3.0, 3.0), "edge_lo": (0.03, 0.03),
+    "edge_hi": (0.08, 0.08), "tone_shift": (-0.15, 0.15),
 }
 
 DOG_SIGMAS = (1.0, 1.2, 1.4, 1.7)  # centre Gaussian; the surround is DOG_K times wider

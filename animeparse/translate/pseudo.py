@@ -30,11 +30,12 @@ from ..store import Dataset, PreparedSample, Sample
 from ..store.records import MaskRecord, check_layer
 from .batch import BatchContext, PlanItem, RemotePseudo, Translated, translate_batch
 
-__all__ = ["PseudoConfig", "PseudoResult", "SheetResult", "make_manga", "contact_sheet", "conditioning_layer",
-           "BatchContext", "translate_batch"]
+__all__ = ["LATEST_PRELABEL", "PseudoConfig", "PseudoResult", "SheetResult", "make_manga", "contact_sheet",
+           "conditioning_layer", "BatchContext", "translate_batch"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
+LATEST_PRELABEL = "prelabel"  # --layer prelabel: each sample's latest prelabel/* layer
 # ~20 float32 full-size temporaries per image in the translator: 16 Mpx per batch stays under ~1.5 GB
 _MAX_BATCH_PIXELS = 64 * 512 * 512
 
@@ -43,13 +44,15 @@ _MAX_BATCH_PIXELS = 64 * 512 * 512
 class PseudoConfig:
     """Options of ``animeparse pseudo manga`` (one field per CLI option).
 
-    ``translator``: a :data:`animeparse.translate.TRANSLATORS` spec (``manga-v1``, ``torchscript:PATH``).
-    ``variants``: renderings per image, each from its own seeded generator. ``layer``: the human mask layer to carry
-    (samples without it use their latest ``prelabel/*`` layer, else are translated as one region with no mask).
+    ``translator``: a :data:`animeparse.translate.TRANSLATORS` spec (``manga-v2``, ``torchscript:PATH``).
+    ``variants``: renderings per image, each from its own seeded generator. ``layer``: the mask layer to carry
+    (``gt``; a ``prelabel/RUN`` layer; or ``prelabel``, each sample's latest pre-label layer); samples without it
+    are translated as one region and stored without a mask. Pre-labels are off by default: their noise would
+    decide tones the art does not have.
     ``color``: colour manga instead of greyscale (R = G = B).
     """
 
-    translator: str = "manga-v1"
+    translator: str = "manga-v2"
     variants: int = 1
     seed: int = 0
     device: str = "auto"
@@ -88,18 +91,17 @@ class SheetResult:
 
 
 def conditioning_layer(ds: Dataset, sample_id: str, *, layer: str = "gt") -> str | None:
-    """The layer a translation uses: ``layer`` when the sample has it, else its latest ``prelabel/*`` layer (by
-    creation time), else None (translated as a single region, stored without a mask)."""
+    """The layer a translation uses: ``layer`` when the sample has it (``prelabel``: its latest ``prelabel/*``
+    layer by creation time), else None (translated as a single region, stored without a mask)."""
     record = _conditioning_record(ds.masks_of(sample_id), layer)
     return record.layer if record else None
 
 
 def _conditioning_record(records: list[MaskRecord], layer: str) -> MaskRecord | None:
-    for r in records:
-        if r.layer == layer:
-            return r
-    prelabels = [r for r in records if r.layer.startswith("prelabel/")]
-    return max(prelabels, key=lambda r: (r.created_at, r.layer)) if prelabels else None
+    if layer == LATEST_PRELABEL:
+        prelabels = [r for r in records if r.layer.startswith("prelabel/")]
+        return max(prelabels, key=lambda r: (r.created_at, r.layer)) if prelabels else None
+    return next((r for r in records if r.layer == layer), None)
 
 
 def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = PseudoConfig(),
@@ -117,7 +119,8 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
     if config.variants < 1 or config.batch_size < 1:
         raise AnimeparseError(f"variants and batch size must be >= 1, got {config.variants} and "
                               f"{config.batch_size}")
-    check_layer(config.layer)
+    if config.layer != LATEST_PRELABEL:
+        check_layer(config.layer)
     executor = executor_for(engine)
     engine = executor.config
     distributed = executor.remote

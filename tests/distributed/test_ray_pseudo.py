@@ -78,7 +78,7 @@ def test_ray_gives_the_local_images_and_masks(parent, local_out, ray_address, tm
     with Dataset.open(out) as ds:
         (run,) = ds.runs(kind="pseudo")
         assert run.params["engine"] == "ray" and run.summary["workers"] == 2
-        assert {s.meta["translator"] for s in ds.samples()} == {"manga-v1"}
+        assert {s.meta["translator"] for s in ds.samples()} == {"manga-v2"}
         assert {s.source.partition("#")[0] for s in ds.samples()} == {str(parent)}  # the driver's path
 
 

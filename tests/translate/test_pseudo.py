@@ -27,7 +27,8 @@ def test_masks_carry_over_and_lineage(parent_store, tmp_path):
     out = tmp_path / "manga"
     result = make_manga(parent_store, out, config=CPU2)
     assert (result.translated, result.skipped_existing, result.duplicates) == (8, 0, 0)
-    assert result.by_layer == {"-": 2, "gt": 4, "prelabel/run1": 2}
+    # pre-labels are not carried unless asked: the prelabel-only sample is one region, like the plain picture
+    assert result.by_layer == {"-": 4, "gt": 4}
     derived = _derived(out)
     assert len(derived) == 8
     with Dataset.open(parent_store) as src, Dataset.open(out) as dst:
@@ -35,12 +36,12 @@ def test_masks_carry_over_and_lineage(parent_store, tmp_path):
         assert dst.labelmap.sha256 == src.labelmap.sha256 and dst.card.lr_convention == src.card.lr_convention
         run = dst.run(result.run_id)
         assert run is not None and run.kind == "pseudo" and run.status == "finished"
-        assert run.models == {"manga-v1": result.translator_sha256}
+        assert run.models == {"manga-v2": result.translator_sha256}
         variants: dict[str, set[int]] = {}
         for sample, image, masks in derived.values():
             parent = src.sample(sample.parent_id)
             assert sample.parent_run == result.run_id
-            assert sample.meta["translator"] == "manga-v1" and sample.meta["seed"] == 0
+            assert sample.meta["translator"] == "manga-v2" and sample.meta["seed"] == 0
             assert sample.meta["translator_sha256"] == result.translator_sha256
             variants.setdefault(parent.id, set()).add(sample.meta["variant"])
             assert image.shape == src.read_image(parent).shape == (parent.height, parent.width, 3)
@@ -50,10 +51,22 @@ def test_masks_carry_over_and_lineage(parent_store, tmp_path):
             if layer is None:  # the unlabelled picture: translated as one region, stored without a mask
                 assert masks == {} and sample.status == "unlabeled"
                 continue
-            assert list(masks) == [layer], "a prelabel mask is carried as prelabel, never promoted to gt"
+            assert list(masks) == [layer]
             assert np.array_equal(masks[layer], src.read_mask(parent.id, layer))
             assert dst.mask_record(sample.id, layer).origin["carried_from"]["sample"] == parent.id
         assert variants == {s.id: {0, 1} for s in src.samples()}
+
+
+def test_prelabels_only_when_asked(parent_store, tmp_path):
+    out = tmp_path / "manga"
+    result = make_manga(parent_store, out, config=PseudoConfig(device="cpu", layer="prelabel"))
+    assert result.by_layer == {"-": 3, "prelabel/run1": 1}
+    with Dataset.open(out) as dst:
+        carried = [(s.meta["source_layer"], [m.layer for m in dst.masks_of(s.id)]) for s in dst.samples()]
+    assert sorted(carried, key=str) == sorted([(None, [])] * 3 + [("prelabel/run1", ["prelabel/run1"])], key=str), \
+        "a prelabel mask is carried as prelabel, never promoted to gt"
+    explicit = make_manga(parent_store, tmp_path / "m2", config=PseudoConfig(device="cpu", layer="prelabel/run1"))
+    assert explicit.by_layer == {"-": 3, "prelabel/run1": 1}
 
 
 def test_outputs_grey_and_variants_differ(parent_store, tmp_path):

@@ -26,7 +26,7 @@ torch = require("torch", extra="sam")
 
 @pytest.fixture(scope="module")
 def translator():
-    return load_translator("manga-v1", device="cpu")
+    return load_translator("manga-v2", device="cpu")
 
 
 def _run(translator, faces, *, keys=None, variant=0, seed=0, color=False, masked=True):
@@ -119,11 +119,11 @@ def test_role_lut_for_bundled_maps():
 
 
 def test_registry_and_bad_specs(masked_script):
-    assert set(TRANSLATORS) == {"manga-v1", "torchscript"}
+    assert set(TRANSLATORS) == {"manga-v2", "torchscript"}
     with pytest.raises(AnimeparseError, match="unknown translator"):
         load_translator("pix2pix")
     with pytest.raises(AnimeparseError, match="no argument"):
-        load_translator("manga-v1:x")
+        load_translator("manga-v2:x")
     with pytest.raises(FormatError, match="not found"):
         load_translator("torchscript:/nonexistent/gen.pt", device="cpu")
     with pytest.raises(FormatError, match="not a TorchScript"):
