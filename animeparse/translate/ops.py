@@ -119,11 +119,21 @@ def edge_strength(image: torch.Tensor, kernel: torch.Tensor, radius: int) -> tor
 
 
 def grow(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Maximum of N x C x H x W float over a (2 ``radius`` + 1) square window (edges clamp); radius 0 = x."""
+    """Maximum of N x C x H x W float over a (2 ``radius`` + 1) square window (edges clamp); radius 0 = x.
+
+    Separable maxima of shifted copies: exact, and far faster on the CPU than ``max_pool2d`` with its indices."""
     if radius <= 0:
         return x
-    k = 2 * radius + 1
-    return F.max_pool2d(F.pad(x, (radius,) * 4, mode="replicate"), k, stride=1)
+    h, w = x.shape[-2:]
+    xp = F.pad(x, (radius, radius, 0, 0), mode="replicate")
+    out = xp.narrow(3, 0, w)
+    for i in range(1, 2 * radius + 1):
+        out = torch.maximum(out, xp.narrow(3, i, w))
+    yp = F.pad(out, (0, 0, radius, radius), mode="replicate")
+    out = yp.narrow(2, 0, h)
+    for i in range(1, 2 * radius + 1):
+        out = torch.maximum(out, yp.narrow(2, i, h))
+    return out
 
 
 def mask_contours(class_ids: torch.Tensor, inked: torch.Tensor, widths: torch.Tensor, *,

@@ -8,7 +8,7 @@ import pytest
 
 from animeparse.labelmap import load_labelmap
 from animeparse.translate import generator_for, images_to_tensor, load_translator, role_lut, tensor_to_images
-from animeparse.translate.ops import image_quantiles, region_top_threshold
+from animeparse.translate.ops import grow, image_quantiles, region_top_threshold
 
 from ..conftest import require
 
@@ -110,3 +110,12 @@ def test_region_top_threshold_caps_each_region():
     t = region_top_threshold(values, ids, share, bins=100)
     assert float(t[0, 0, 0]) == pytest.approx(0.75) and ((values >= t)[ids == 1]).float().mean() == 0.25
     assert not bool((values >= t)[ids == 2].any()), "a flat region over its cap gets no solid black"
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 3])
+def test_grow_is_a_square_max_filter(radius):
+    x = torch.rand(2, 1, 17, 23, generator=torch.Generator().manual_seed(radius))
+    k = 2 * radius + 1
+    expected = torch.nn.functional.max_pool2d(torch.nn.functional.pad(x, (radius,) * 4, mode="replicate"), k,
+                                              stride=1) if radius else x
+    assert torch.equal(grow(x, radius), expected)
