@@ -94,9 +94,9 @@ _ROLE_TABLE: dict[str, dict[str, tuple[float, float]]] = {
     # dark hair: black in its darkest part, the rest a dense tone or hatching, white highlight streaks; mid hair a
     # tone; light hair paper with lines
     "hair": {"w_region": (0.6, 1.0), "shade_gain": (1.0, 1.8), "white_t": (0.12, 0.3), "black_t": (0.45, 0.65),
-             "c_lo": (0.15, 0.4), "c_hi": (0.35, 0.65), "levels": (2.0, 3.99), "highlight": (0.08, 0.18),
+             "c_lo": (0.15, 0.35), "c_hi": (0.3, 0.52), "levels": (2.0, 3.99), "highlight": (0.08, 0.18),
              "p_lines": (0.35, 0.35), "angle": _ANGLES, "pitch": (3.0, 6.0), "contour": (1.0, 1.0),
-             "black_cap": (0.08, 0.35), "p_gradient": (0.25, 0.25), "grad_angle": _ALL},
+             "black_cap": (0.05, 0.3), "p_gradient": (0.25, 0.25), "grad_angle": _ALL},
     # iris black, glints and the white of the eye paper, a dense tone in between
     "eye": {"w_region": (0.0, 0.0), "shade_gain": (0.0, 0.0), "white_t": (0.3, 0.4), "black_t": (0.5, 0.62),
             "c_lo": (0.45, 0.6), "c_hi": (0.6, 0.7), "levels": (2.0, 2.0), "highlight": (0.3, 0.3),
