@@ -20,7 +20,7 @@ from .balloons import balloon_shape
 from .layout import Panel, make_layout, panel_mask
 from .text import LINES, SOUNDS, PageFont, onomatopoeia, vertical_text
 
-__all__ = ["PageConfig", "SourceArt", "ComposedPage", "compose_page", "nearest_crop", "crop_for",
+__all__ = ["PageConfig", "SourceArt", "ComposedPage", "compose_page", "nearest_crop", "crop_for", "panel_parts",
            "BACKGROUND", "FRAME", "BODY", "FACE", "BALLOON", "TEXT", "ONOMATOPOEIA", "IGNORE"]
 
 # the bundled manga-page label map's ids
@@ -82,6 +82,17 @@ def nearest_crop(mask: npt.NDArray[np.uint8], crop_xyxy: tuple[int, int, int, in
     rows = y0 + np.minimum(((np.arange(oh) + 0.5) * (y1 - y0) / oh).astype(np.int64), y1 - y0 - 1)
     cols = x0 + np.minimum(((np.arange(ow) + 0.5) * (x1 - x0) / ow).astype(np.int64), x1 - x0 - 1)
     return mask[rows[:, None], cols[None, :]]
+
+
+def panel_parts(page: ComposedPage, k: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """Panel ``k`` of a page as its own sample: (HxWx3 uint8 page pixels in the panel's box, HxW uint8 carried
+    source ids there: 255 outside the panel's polygon, where other panels or the gutter show)."""
+    info = page.meta["panels"][k]
+    x0, y0, x1, y1 = info["box_xyxy"]
+    h, w = page.gt.shape
+    inside = panel_mask(Panel(tuple((int(p[0]), int(p[1])) for p in info["polygon"])), (h, w))[y0:y1, x0:x1]
+    ids = np.where(inside, page.parts[y0:y1, x0:x1], IGNORE).astype(np.uint8)
+    return page.image[y0:y1, x0:x1].copy(), ids
 
 
 def _bbox(m: npt.NDArray[np.bool_]) -> tuple[int, int, int, int] | None:

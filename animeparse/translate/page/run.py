@@ -7,8 +7,10 @@ source id, the panel boxes and crops, balloons, sounds, the seed, page index, op
 The face-level ids carried from the sources cannot live in the page store: a store holds the ids of its one
 locked label map in every layer (the write path refuses others, and ``validate`` would read them as manga-page
 classes). They go to a companion store (default ``DS_PAGES-parts``, the source's label map, its card's ``parent``
-= DS_PAGES) holding the same page images (same sample ids) with the carried ids as ``gt``; pages whose panels all
-come from unlabelled sources are not in it.
+= DS_PAGES) with one sample per panel that shows a labelled source: the page's pixels in the panel's box, and as
+``gt`` the source's ids there (0 where frames, balloons, text or sounds cover the art, 255 outside the panel's
+polygon). One character per sample keeps ``validate``'s face-layout checks (left/right vote, hair above neck)
+meaningful; a whole page with several faces would trip them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ...labelmap import LabelMap, load_labelmap
 from ...store import Dataset, MaskInput, PreparedSample, prepare_sample
 from ...store.records import check_layer
 from ..roles import role_of
-from .compose import BACKGROUND, BODY, FACE, IGNORE, ComposedPage, PageConfig, SourceArt, compose_page
+from .compose import BACKGROUND, BODY, FACE, IGNORE, ComposedPage, PageConfig, SourceArt, compose_page, panel_parts
 from .text import load_font
 
 __all__ = ["PagesResult", "make_pages", "page_lut", "parts_path", "PAGE_LABELMAP"]
@@ -44,7 +46,7 @@ _CACHE = 24  # decoded sources kept (a page has at most 7)
 @dataclass(frozen=True)
 class PagesResult:
     """What a run did: pages ``made`` (new in the page store), ``skipped_existing`` (made before with the same
-    fingerprint), ``with_parts`` (pages added to the parts store), ``duplicates`` (composed pages whose pixels
+    fingerprint), ``with_parts`` (panels added to the parts store), ``duplicates`` (composed pages whose pixels
     the page store already held: another page, or this one when only its parts were missing)."""
 
     out: str
@@ -178,8 +180,8 @@ def make_pages(source: Path | str, out: Path | str, *, config: PageConfig | None
                                 ppath, dst.root, src.labelmap, name=f"{src.card.name}-page-parts",
                                 description=f"face-level ids of {src.labelmap.name} carried onto the pages of "
                                             f"{dst.root}"))
-                        with_parts += int(parts.add_prepared([_prepare_parts(page, prepared, src, run_id)],
-                                                             run_id=None)[0])
+                        added = parts.add_prepared(_prepare_parts(page, prepared, src, run_id), run_id=None)
+                        with_parts += sum(added)
                     if progress:
                         progress(n + 1, len(todo))
             except BaseException as err:
@@ -194,10 +196,11 @@ def make_pages(source: Path | str, out: Path | str, *, config: PageConfig | None
 
 
 def _ids_in(root: Path) -> set[str]:
+    """Page sample ids whose panels are in the parts store at ``root`` (none when there is no store)."""
     if not (root / "animeparse.json").exists():
         return set()
     with Dataset.open(root) as ds:
-        return {s.id for s in ds.samples()}
+        return {str(s.meta.get("page")) for s in ds.samples()}
 
 
 def _source_art(src: Dataset, sample_id: str, layer: str, lut: npt.NDArray[np.uint8]) -> SourceArt:
@@ -230,12 +233,21 @@ def _prepare(page: ComposedPage, index: int, config: PageConfig, fingerprint: st
                           file_bytes=_png(page.image), parent_id=page.sources[0], parent_run=run_id)
 
 
-def _prepare_parts(page: ComposedPage, prepared: PreparedSample, src: Dataset, run_id: str) -> PreparedSample:
-    origin = {"kind": "carried", "from": sorted(set(page.sources)), "labelmap": src.labelmap.name,
-              "page_run": run_id}
-    meta = {"page": prepared.id, "page_index": prepared.meta["page_index"], "seed": prepared.meta["seed"],
-            "fingerprint": prepared.meta["fingerprint"], "sources": page.sources}
-    return prepare_sample(Path(prepared.name), labelmap=src.labelmap,
-                          masks={"gt": MaskInput(page.parts, origin=origin, source=f"parts of {prepared.name}")},
-                          source=prepared.source, meta=meta, pixels=page.image, file_bytes=_png(page.image),
-                          parent_id=prepared.id)
+def _prepare_parts(page: ComposedPage, prepared: PreparedSample, src: Dataset, run_id: str
+                   ) -> list[PreparedSample]:
+    """One parts sample per panel with a labelled source."""
+    out = []
+    for k, info in enumerate(page.meta["panels"]):
+        if not info["labelled"]:
+            continue
+        image, ids = panel_parts(page, k)
+        origin = {"kind": "carried", "from": info["source"], "labelmap": src.labelmap.name, "page_run": run_id}
+        meta = {"page": prepared.id, "panel": k, "page_index": prepared.meta["page_index"],
+                "seed": prepared.meta["seed"], "fingerprint": prepared.meta["fingerprint"], "source": info["source"],
+                "crop_xyxy": info["crop_xyxy"], "box_xyxy": info["box_xyxy"], "polygon": info["polygon"]}
+        stem = Path(prepared.name).stem
+        out.append(prepare_sample(Path(f"{stem}.panel{k}.png"), labelmap=src.labelmap,
+                                  masks={"gt": MaskInput(ids, origin=origin, source=f"panel {k} of {prepared.name}")},
+                                  source=f"{prepared.source}#panel{k}", meta=meta, pixels=image,
+                                  file_bytes=_png(image), parent_id=prepared.id))
+    return out

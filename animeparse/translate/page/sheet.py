@@ -16,7 +16,7 @@ from ...fsutil import atomic_write_bytes
 from ...labelmap import LabelMap
 from ...store import Dataset
 from ..sheet import colorize_mask, compose_sheet
-from .compose import PageConfig
+from .compose import IGNORE, PageConfig
 
 __all__ = ["PageSheetResult", "page_sheet", "overlay", "legend"]
 
@@ -86,8 +86,8 @@ def _chip_width(name: str, chip: int) -> int:
 
 def page_sheet(pages: Path | str, out_png: Path | str, *, rows: int = 4, tile: int = 360) -> PageSheetResult:
     """A PNG: per page (the first ``rows`` by seed and page index) the page | its manga-page mask over it | the
-    carried ids coloured with the source label map (an empty cell when the page is not in the parts store), and
-    a legend of both maps' classes."""
+    carried ids of its labelled panels (from the parts store, put back in place) coloured with the source label
+    map (an empty cell when no panel of the page is there), and a legend of both maps' classes."""
     import cv2
 
     from .run import parts_path
@@ -107,7 +107,7 @@ def page_sheet(pages: Path | str, out_png: Path | str, *, rows: int = 4, tile: i
                 gt = dst.read_mask(s.id, "gt")
                 cells: list[npt.NDArray[np.uint8] | None] = [image, None if gt is None else
                                                               overlay(image, gt, dst.labelmap)]
-                ids = parts.read_mask(s.id, "gt") if parts is not None and s.id in parts else None
+                ids = _page_parts(parts, s.id, gt) if parts is not None and gt is not None else None
                 if ids is not None and parts is not None:
                     shown |= {int(v) for v in np.unique(ids)}
                     colors = parts.labelmap.colors_array().copy()
@@ -132,6 +132,24 @@ def page_sheet(pages: Path | str, out_png: Path | str, *, rows: int = 4, tile: i
     atomic_write_bytes(Path(out_png), encoded.tobytes())
     return PageSheetResult(path=str(Path(out_png).absolute()), rows=len(grid),
                            parts_store=str(parts_root) if parts is not None else None)
+
+
+def _page_parts(parts: Dataset, page_id: str, gt: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    """The page's panels from the parts store put back in place: HxW uint8 source ids, 0 between panels, 255
+    where the page mask is ignore (art from unlabelled sources); None when no panel of this page is there."""
+    panels = [p for p in parts.samples() if p.meta.get("page") == page_id]
+    if not panels:
+        return None
+    out = np.where(gt == IGNORE, IGNORE, 0).astype(np.uint8)
+    for p in panels:
+        ids = parts.read_mask(p.id, "gt")
+        if ids is None:
+            continue
+        x0, y0, x1, y1 = p.meta["box_xyxy"]
+        region = out[y0:y1, x0:x1]
+        keep = ids != parts.labelmap.ignore_index
+        region[keep] = ids[keep]
+    return out
 
 
 def _config_of(meta: Mapping[str, Any]) -> PageConfig:
