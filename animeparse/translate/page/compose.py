@@ -76,11 +76,13 @@ class ComposedPage:
 def nearest_crop(mask: npt.NDArray[np.uint8], crop_xyxy: tuple[int, int, int, int], out_wh: tuple[int, int]
                  ) -> npt.NDArray[np.uint8]:
     """Crop ``mask`` to ``crop_xyxy`` (x1/y1 exclusive) and scale it to ``out_wh`` by nearest neighbour: output
-    pixel (i, j) takes the crop pixel under its centre, ``floor((i + 0.5) * crop_h / out_h)``."""
+    pixel (i, j) takes the crop pixel under its centre, ``floor((i + 0.5) * crop_h / out_h)``, computed in
+    integers (``(2i + 1) * crop_h // (2 * out_h)``) so that centres falling exactly on a pixel edge go the same
+    way everywhere."""
     x0, y0, x1, y1 = crop_xyxy
     ow, oh = out_wh
-    rows = y0 + np.minimum(((np.arange(oh) + 0.5) * (y1 - y0) / oh).astype(np.int64), y1 - y0 - 1)
-    cols = x0 + np.minimum(((np.arange(ow) + 0.5) * (x1 - x0) / ow).astype(np.int64), x1 - x0 - 1)
+    rows = y0 + (2 * np.arange(oh, dtype=np.int64) + 1) * (y1 - y0) // (2 * oh)
+    cols = x0 + (2 * np.arange(ow, dtype=np.int64) + 1) * (x1 - x0) // (2 * ow)
     return mask[rows[:, None], cols[None, :]]
 
 
@@ -251,11 +253,12 @@ def _sounds(rng: np.random.Generator, page: npt.NDArray[np.uint8], gt: npt.NDArr
 def _balloons(rng: np.random.Generator, page: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8],
               parts: npt.NDArray[np.uint8], font: PageFont, panels: list[Panel],
               insides: list[npt.NDArray[np.bool_]], line: int) -> list[dict[str, Any]]:
-    """0-2 balloons per panel, high in the panel, not overlapping each other, wholly on the page; tails point at
-    the panel's face (else body)."""
+    """0-2 balloons per panel, high in the panel, not overlapping each other nor a sound word, wholly on the page;
+    tails point at the panel's face (else body)."""
     h, w = page.shape
     hw = (h, w)
-    taken = np.zeros(hw, bool)
+    taken = gt == ONOMATOPOEIA  # a balloon over a sound word would leave bits of its outline labelled
+
     out = []
     for panel, inside in zip(panels, insides):
         x0, y0, x1, y1 = panel.xyxy
