@@ -18,6 +18,11 @@ from animeparse.translate.page import PageConfig, compose_page, load_font, make_
 from animeparse.translate.page.compose import BALLOON, FRAME, IGNORE, ONOMATOPOEIA, TEXT, SourceArt
 from animeparse.translate.page.layout import Panel, panel_mask
 
+from ..conftest import require
+
+if importlib.util.find_spec("japanize_matplotlib") is None:  # found, not imported: importing restyles matplotlib
+    require("japanize_matplotlib", extra="pages")  # skips here, fails under CI
+
 SIZE = (400, 560)  # small pages keep the tests fast; the drawing is the same at any size
 
 
@@ -244,3 +249,28 @@ def test_sheet_has_the_legend(pages, tmp_path):
     colours = {tuple(c.color) for c in load_labelmap("manga-page").classes if c.id}
     found = {tuple(int(v) for v in px) for px in legend.reshape(-1, 3)}
     assert colours <= found
+
+
+def test_cli_page_then_sheet(manga_store, tmp_path):
+    from click.testing import CliRunner
+
+    from animeparse.cli.main import cli
+
+    runner = CliRunner()
+    out = tmp_path / "cli-pages"
+    args = ["-q", "pseudo", "page", str(manga_store), "--out", str(out), "--pages", "2", "--size", "300x420",
+            "--panels", "2-4", "--seed", "5"]
+    r = runner.invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert "2 pages made, 0 already there" in r.output and "ipaexg.ttf" in r.output
+    r = runner.invoke(cli, args)
+    assert r.exit_code == 0 and "0 pages made, 2 already there" in r.output
+    with Dataset.open(out) as ds:
+        assert all(2 <= len(s.meta["panels"]) <= 4 and (s.width, s.height) == (300, 420) for s in ds.samples())
+    r = runner.invoke(cli, ["pseudo", "page-sheet", str(out), "--out", str(tmp_path / "s.png"), "--rows", "1"])
+    assert r.exit_code == 0 and "(1 pages;" in r.output and (tmp_path / "s.png").is_file()
+    r = runner.invoke(cli, [*args[:-2], "--font", str(tmp_path / "missing.ttf")])
+    assert r.exit_code == 1 and "missing.ttf" in r.output
+    assert len([line for line in r.output.splitlines() if line.strip()]) == 1
+    r = runner.invoke(cli, [*args[:-2], "--size", "300"])
+    assert r.exit_code == 2 and "WxH" in r.output
