@@ -117,8 +117,8 @@ def _check_page(image: np.ndarray, gt: np.ndarray, meta: dict) -> None:
     frame, balloon, text, ono = (gt == c for c in (FRAME, BALLOON, TEXT, ONOMATOPOEIA))
     # frames and text are ink, and every text pixel sits inside a balloon
     assert (page[frame] == 0).all() and (page[text] == 0).all()
+    assert (_holes(balloon) >= text).all()  # enclosed: no path from outside the page reaches text off-balloon
     speech = balloon | text
-    assert (_holes(speech) >= text).all()
     # a balloon is black outline round a white inside: only 0 / 255, its rim is ink, and it has white pixels
     assert set(np.unique(page[balloon])) <= {0, 255}
     rim = speech & ~cv2.erode(speech.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -171,6 +171,12 @@ def test_page_masks_many_seeds():
         kinds |= {b["kind"] for b in page.meta["balloons"]}
         sounds += len(page.meta["sounds"])
         assert not (page.gt[page.parts == IGNORE] != IGNORE).any()  # unlabelled art is ignore in both
+        if seed < 3:  # --unlabeled body: the same page, unlabelled art as body
+            body = compose_page(np.random.default_rng([seed, 0]), PageConfig(size_wh=SIZE, unlabeled="body"),
+                                n_sources=len(srcs), load=lambda k: srcs[k], font=font)
+            assert not (body.gt == IGNORE).any()  # (balloon tails may differ: they point at the body now)
+            art = (page.gt == IGNORE) & ~np.isin(body.gt, [FRAME, BALLOON, TEXT, ONOMATOPOEIA])
+            assert art.any() and (body.gt[art] == 2).all()
     assert min(counts) >= 2 and max(counts) <= 7 and len(set(counts)) >= 3
     assert kinds == {"ellipse", "rounded", "shout"} and sounds > 0
 
