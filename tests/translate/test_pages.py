@@ -280,3 +280,18 @@ def test_cli_page_then_sheet(manga_store, tmp_path):
     assert len([line for line in r.output.splitlines() if line.strip()]) == 1
     r = runner.invoke(cli, [*args[:-2], "--size", "300"])
     assert r.exit_code == 2 and "WxH" in r.output
+
+
+def test_a_missing_image_fails_the_run_naming_the_file(tmp_path):
+    src = tmp_path / "src"
+    with Dataset.create(src, labelmap=load_labelmap("danbooru-parsing")) as ds:
+        for i in range(2):
+            Image.fromarray(np.full((64, 64, 3), 60 * i, np.uint8)).save(tmp_path / f"p{i}.png")
+            ds.add_sample(tmp_path / f"p{i}.png")
+        lost = ds.root / ds.samples()[0].image
+    lost.unlink()
+    with pytest.raises(AnimeparseError, match=lost.name):
+        make_pages(src, tmp_path / "out", config=PageConfig(pages=2, size_wh=(256, 360)))
+    with Dataset.open(tmp_path / "out") as out:
+        (run,) = out.runs()
+        assert run.status == "failed" and lost.name in run.summary["error"]
