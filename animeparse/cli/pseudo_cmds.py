@@ -1,4 +1,5 @@
-"""``pseudo manga`` and ``pseudo sheet``: manga pseudo-label stores translated from anime stores, and a quick look."""
+"""``pseudo manga`` and ``pseudo sheet``: manga pseudo-label stores translated from anime stores, and a quick look;
+``pseudo page`` and ``pseudo page-sheet``: manga pages composed from a store, and their contact sheet."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def pseudo_group() -> None:
     Example:
       animeparse pseudo manga my-ds --out my-ds-manga --variants 2
       animeparse pseudo sheet my-ds-manga --out sheet.png
+      animeparse pseudo page my-ds-manga --out my-ds-pages --pages 20
     """
 
 
@@ -86,6 +88,85 @@ def sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
 
     result = contact_sheet(directory, out, rows=rows, tile=tile)
     click.echo(f"wrote {result.path} ({result.rows} rows x {result.columns} columns)")
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    w, sep, h = value.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit():
+        raise click.BadParameter(f"expected WxH in pixels such as 724x1024, got {value!r}")
+    return int(w), int(h)
+
+
+def _range(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    lo, sep, hi = value.partition("-")
+    if not lo.isdigit() or (sep and not hi.isdigit()):
+        raise click.BadParameter(f"expected MIN-MAX such as 2-7 (or one number), got {value!r}")
+    return int(lo), int(hi) if sep else int(lo)
+
+
+@pseudo_group.command("page")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="The page store to create or extend (kind manga, the manga-page label map).")
+@click.option("--pages", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Pages to have: indices 0..N-1 (each the same bytes however many are made).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same pages.")
+@click.option("--size", "size_wh", default="724x1024", show_default=True, callback=_size,
+              help="Page size WxH in pixels (256..8192 a side).")
+@click.option("--panels", default="2-7", show_default=True, callback=_range,
+              help="Panels per page, MIN-MAX within 1-7.")
+@click.option("--font", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="TrueType/OpenType file for the text [default: IPAexGothic from the japanize-matplotlib package].")
+@click.option("--layer", default="gt", show_default=True,
+              help="Source mask layer giving body / face / carried ids (samples without it are unlabelled).")
+@click.option("--unlabeled", type=click.Choice(["ignore", "body"]), default="ignore", show_default=True,
+              help="Page-mask class of art from unlabelled sources: ignore (255) or body.")
+@click.option("--parts-out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Companion store for the carried face-level ids [default: OUT-parts].")
+def page_cmd(directory: Path, out: Path, pages: int, seed: int, size_wh: tuple[int, int], panels: tuple[int, int],
+             font: Path | None, layer: str, unlabeled: str, parts_out: Path | None) -> None:
+    """Compose manga pages from the samples of the store DIRECTORY into the page store OUT.
+
+    Panels with frames and gutters, characters cropped into them, speech balloons with tails and vertical text,
+    onomatopoeia; the page mask (gt, manga-page: frame, body, face, balloon, text, onomatopoeia) is exactly what
+    was drawn. The sources' own class ids, cropped and scaled like the art, go to the store --parts-out. Each page
+    records its sources, panel boxes, seed and run. Re-running skips pages made with the same seed and options.
+
+    \b
+    Example:
+      animeparse pseudo page my-ds-manga --out my-ds-pages --pages 20 --seed 0
+      animeparse pseudo page my-ds-manga --out my-ds-pages --size 1024x1448 --panels 3-5
+    """
+    from ..translate.page import PageConfig, make_pages
+
+    config = PageConfig(pages=pages, seed=seed, size_wh=size_wh, panels=panels,
+                        font=str(font) if font is not None else None, layer=layer, unlabeled=unlabeled,
+                        parts_out=str(parts_out) if parts_out is not None else None)
+    with progress_bar("compose", unit="page") as progress:
+        result = make_pages(directory, out, config=config, progress=progress)
+    click.echo(f"{result.made} pages made, {result.skipped_existing} already there -> {result.out}")
+    echo_table([("carried ids", f"{result.with_parts} panels -> {result.parts_out or '(none: no labelled source)'}"),
+                ("font", result.font), ("run", result.run_id or "(nothing to do)")])
+
+
+@pseudo_group.command("page-sheet")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="PNG file to write.")
+@click.option("--rows", type=click.IntRange(min=1), default=4, show_default=True, help="Pages shown.")
+@click.option("--tile", type=click.IntRange(min=64, max=2048), default=360, show_default=True,
+              help="Cell size in pixels.")
+def page_sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
+    """Contact sheet of a page store: page | page mask over it | carried face-level ids, with a legend.
+
+    \b
+    Example:
+      animeparse pseudo page-sheet my-ds-pages --out pages.png --rows 3
+    """
+    from ..translate.page import page_sheet
+
+    result = page_sheet(directory, out, rows=rows, tile=tile)
+    click.echo(f"wrote {result.path} ({result.rows} pages; carried ids from {result.parts_store or 'no parts store'})")
 
 
 COMMANDS = [pseudo_group]

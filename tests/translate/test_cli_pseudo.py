@@ -33,7 +33,7 @@ def test_bad_translator_is_one_line_exit_1(parent_store, tmp_path, halving_scrip
     assert len([line for line in r.output.splitlines() if line.strip()]) == 1
 
 
-def test_pseudo_has_exactly_its_two_subcommands():
-    """manga and sheet (their help and docs/cli.md sections are checked by tests/test_cli.py)."""
+def test_pseudo_has_exactly_its_subcommands():
+    """manga, sheet, page and page-sheet (their help and docs/cli.md sections are checked by tests/test_cli.py)."""
     group = cli.commands["pseudo"]
-    assert isinstance(group, click.Group) and set(group.commands) == {"manga", "sheet"}
+    assert isinstance(group, click.Group) and set(group.commands) == {"manga", "sheet", "page", "page-sheet"}
