@@ -230,3 +230,20 @@ def test_export_refuses_what_has_no_place_and_re_encodes_non_jpeg(tmp_path):
                                  str(tmp_path / "out2")])
     assert r.exit_code == 1 and "split 'holdout'" in r.output and "--split" in r.output
     assert not (tmp_path / "out2").exists()
+
+
+def test_test_masks_survive_through_test_label(tmp_path):
+    from animeparse import MaskInput
+
+    _write(tmp_path / "acp", unsuper=(), val=())
+    store = _store(tmp_path, "ds", ACP13)
+    assert _run("ingest", tmp_path / "acp", "--into", store, "--source-labelmap", ACP13, "--workers", 0).exit_code == 0
+    with Dataset.open(store, write=True) as ds:
+        (t,) = ds.samples(split="test")
+        ds.put_mask(t.id, "gt", MaskInput(_mask(5, 12)))
+    out = tmp_path / "out"
+    assert _run("export", store, "--format", "anime-character-parsing", "--out", out, "--workers", 0).exit_code == 0
+    assert (out / "test_label/t.png").is_file() and (out / "val.txt").read_text() == ""
+    back = _store(tmp_path, "back", ACP13)
+    assert _run("ingest", out, "--into", back, "--workers", 0).exit_code == 0
+    assert _contents(back) == _contents(store) and _contents(back)["t"][1] == _mask(5, 12).tolist()
