@@ -235,6 +235,16 @@ def encode_rgb_png(image_hw3: npt.NDArray[np.uint8]) -> bytes:
     return buf.getvalue()
 
 
+def encode_jpeg(image_hw3: npt.NDArray[np.uint8], *, quality: int = 95) -> bytes:
+    """Encode an HxWx3 uint8 RGB image as a baseline JPEG (Pillow, 4:2:0; lossy: for layouts whose loaders read
+    ``.jpg`` only)."""
+    if image_hw3.ndim != 3 or image_hw3.shape[2] != 3 or image_hw3.dtype != np.uint8:
+        raise FormatError(f"image must be HxWx3 uint8, got shape {image_hw3.shape} dtype {image_hw3.dtype}")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image_hw3), "RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def write_mask(path: Path | str, mask_hw: npt.NDArray[np.uint8], *, palette: list[int] | None = None) -> bytes:
     """Write an HxW uint8 mask atomically (see :func:`encode_mask_png`); returns the bytes written."""
     data = encode_mask_png(mask_hw, palette=palette)

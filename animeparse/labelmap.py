@@ -44,6 +44,7 @@ class LabelClass:
     flip: str | None = None
     supercategory: str = ""
     max_parts: int | None = None  # pieces of this class one subject has (an eye: 1); None = any number
+    aliases: tuple[str, ...] = ()  # other spellings (a dataset author's), accepted by name lookups
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,15 @@ class LabelMap:
     description: str = ""
     ignore_index: int = IGNORE_INDEX
     _by_id: dict[int, LabelClass] = field(init=False, repr=False, compare=False)
-    _by_name: dict[str, LabelClass] = field(init=False, repr=False, compare=False)
+    _by_name: dict[str, LabelClass] = field(init=False, repr=False, compare=False)  # names, then aliases
     _palette: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _valid: npt.NDArray[np.bool_] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {c.id: c for c in self.classes})
-        object.__setattr__(self, "_by_name", {c.name: c for c in self.classes})
+        by_name = {a: c for c in self.classes for a in c.aliases}
+        by_name.update({c.name: c for c in self.classes})  # a name always wins over another class's alias
+        object.__setattr__(self, "_by_name", by_name)
         # hot in ingest (every mask): computed once; the map is frozen
         object.__setattr__(self, "_palette", tuple(int(v) for v in self.colors_array().reshape(-1)))
         valid = np.zeros(256, bool)
@@ -88,6 +91,7 @@ class LabelMap:
                 flip=c.get("flip"),
                 supercategory=str(c.get("supercategory", "")),
                 max_parts=None if c.get("max_parts") is None else int(c["max_parts"]),
+                aliases=tuple(str(a) for a in c.get("aliases", ())),
             )
             for c in data["classes"]
         )
@@ -149,6 +153,7 @@ class LabelMap:
                     "supercategory": c.supercategory,
                     # only when set, so maps without it keep the SHA-256 they always had
                     **({"max_parts": c.max_parts} if c.max_parts is not None else {}),
+                    **({"aliases": list(c.aliases)} if c.aliases else {}),
                 }
                 for c in self.classes
             ],
@@ -173,10 +178,12 @@ class LabelMap:
         return len(self.classes)
 
     def __contains__(self, key: object) -> bool:
+        """True for a class id, name or alias."""
         return key in self._by_id or key in self._by_name
 
     def __getitem__(self, key: int | str) -> LabelClass:
-        """Class by id or by name; LabelMapError lists the valid keys when missing."""
+        """Class by id, name or alias (``assesories`` -> ``accessories``); LabelMapError lists the valid keys when
+        missing."""
         found = self._by_id.get(key) if isinstance(key, int) else self._by_name.get(key)
         if found is None:
             raise LabelMapError(
@@ -322,8 +329,14 @@ def _default_partner(name: str, names: list[str]) -> str | None:
 
 
 def _check_classes(classes: tuple[LabelClass, ...], *, source: Path | str) -> None:
-    """Rules the JSON Schema cannot say: unique ids/names/colours, symmetric flip partners, a background at 0."""
+    """Rules the JSON Schema cannot say: unique ids/names/colours, aliases that name no other class, symmetric flip
+    partners, a background at 0."""
     problems: list[str] = []
+    owner: dict[str, str] = {c.name: c.name for c in classes}
+    for c in classes:
+        for alias in c.aliases:
+            if owner.setdefault(alias, c.name) != c.name:
+                problems.append(f"alias {alias!r} of class {c.name!r} is already {owner[alias]!r}'s name or alias")
     for attr in ("id", "name", "color"):
         seen: dict[Any, int] = {}
         for c in classes:

@@ -132,3 +132,64 @@ def test_labelmap_not_json_names_line(tmp_path):
 def test_unknown_labelmap_lists_bundled():
     with pytest.raises(LabelMapError, match="danbooru-parsing"):
         load_labelmap("no-such-map")
+
+
+# the tables (the author's get_class_names / get_class_colors): id -> (readable name, colour, alias)
+ACP13 = {0: ("background", (0, 0, 0), "unlabeled"), 1: ("hair", (255, 0, 0), None), 2: ("face", (255, 255, 0), None),
+         3: ("eyes", (255, 97, 0), None), 4: ("accessories", (245, 222, 179), "assesories"),
+         5: ("ears", (218, 165, 105), None), 6: ("torso", (127, 255, 0), None),
+         7: ("torso_wearing", (0, 255, 0), None), 8: ("arms", (8, 46, 84), None), 9: ("hands", (64, 224, 208), None),
+         10: ("legs", (176, 226, 255), None), 11: ("feet", (0, 139, 139), None),
+         12: ("legs_wearing", (144, 238, 144), "legs_wearing/decoration")}
+ACP16 = {0: ("background", (0, 0, 0), "unlabeled"), 1: ("hair", (255, 0, 0), None),
+         2: ("hair_decoration", (255, 0, 255), None), 3: ("face", (255, 255, 0), None), 4: ("eyes", (225, 97, 0), None),
+         5: ("mouth", (255, 153, 18), None), 6: ("face_wearing", (245, 222, 179), "face_wearing/decoration"),
+         7: ("ears", (218, 165, 105), None), 8: ("torso", (127, 255, 0), None),
+         9: ("torso_wearing", (0, 255, 0), None), 10: ("arms", (8, 46, 84), None), 11: ("hands", (64, 224, 208), None),
+         12: ("legs", (176, 226, 255), None), 13: ("feet", (0, 139, 139), None),
+         14: ("legs_wearing", (144, 238, 144), "legs_wearing/decoration"), 15: ("stockings", (139, 101, 8), None),
+         16: ("shoes", (74, 112, 139), None)}
+
+
+@pytest.mark.parametrize("name,table", [("anime-character-parsing-13", ACP13), ("anime-character-parsing-16", ACP16)],
+                         ids=["13", "16"])
+def test_anime_character_parsing_maps_keep_the_authors_ids_colours_and_spelling(name, table):
+    m = load_labelmap(name)
+    assert m.ids == sorted(table)
+    for i, (cname, colour, alias) in table.items():
+        assert m[i].name == cname and m[i].color == colour and m[i].flip is None
+        if alias:
+            assert alias in m[i].aliases and m.id_of(alias) == i
+    assert m["face"].max_parts == 1 and m["eyes"].max_parts == 2 and m["hands"].max_parts == 2
+    # arms and legs break into pieces under sleeves, bands and socks; ears may be human and animal: no limit
+    assert m["arms"].max_parts is None and m["legs"].max_parts is None and m["ears"].max_parts is None
+    assert m["accessories" if "accessories" in m.names else "face_wearing"].priority > m["hair"].priority
+
+
+def test_remap_16_to_13_by_meaning_on_a_literal_mask():
+    remap = load_remap("anime-character-parsing-16", "anime-character-parsing-13")
+    # hair, hair_decoration, face, eyes / mouth, face_wearing, stockings, shoes / legs, feet, ignore, background
+    mask = np.array([[1, 2, 3, 4], [5, 6, 15, 16], [12, 13, 255, 0]], np.uint8)
+    assert remap.apply(mask).tolist() == [[1, 4, 2, 3], [2, 4, 12, 11], [10, 11, 255, 0]]
+    src, dst = load_labelmap("anime-character-parsing-16"), load_labelmap("anime-character-parsing-13")
+    lut = remap.lut()
+    merged = {"hair_decoration": "accessories", "face_wearing": "accessories", "mouth": "face",
+              "stockings": "legs_wearing", "shoes": "feet"}
+    for c in src.classes:
+        assert dst.name_of(int(lut[c.id])) == merged.get(c.name, c.name)
+
+
+def test_aliases_resolve_in_lookups_and_hash_only_when_present():
+    m = load_labelmap("anime-character-parsing-13")
+    assert m["assesories"] is m["accessories"] and "unlabeled" in m and m.names[4] == "accessories"
+    assert m.to_json()["classes"][4]["aliases"] == ["assesories"]
+    assert "aliases" not in load_labelmap("danbooru-parsing").to_json()["classes"][1]
+    again = LabelMap.from_json(m.to_json())
+    assert again.sha256 == m.sha256 and again["assesories"].id == 4
+
+
+def test_alias_that_is_another_class_name_is_refused():
+    data = load_labelmap("anime-character-parsing-13").to_json()
+    data["classes"][4]["aliases"] = ["hair"]
+    with pytest.raises(LabelMapError, match="alias 'hair' of class 'accessories'"):
+        LabelMap.from_json(data)

@@ -18,8 +18,14 @@ from .common import StageBars, echo_table, progress_bar
 @click.option("--defects", is_flag=True,
               help="Make a store at OUT with N clean faces plus every defect validate checks, seeded behind the "
                    "store's back.")
-def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool) -> None:
-    """Draw N anime-like faces with exact 19-id Danbooru-Parsing masks into OUT/images and OUT/masks.
+@click.option("--kind", type=click.Choice(["face", "character"]), default="face", show_default=True,
+              help="face: portraits with Danbooru-Parsing masks; character: full-body figures with "
+                   "anime-character-parsing-13 masks in the AnimeCharacterParsing layout (--size is their height).")
+@click.option("--characters", "n_characters", type=click.IntRange(1, 6), default=4, show_default=True,
+              help="--kind character: how many recurring characters the figures cycle through.")
+def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool, kind: str, n_characters: int) -> None:
+    """Draw N anime-like faces with exact 19-id Danbooru-Parsing masks into OUT/images and OUT/masks, or (--kind
+    character) N full-body figures with exact anime-character-parsing-13 masks in the AnimeCharacterParsing layout.
 
     Masks are L-mode PNGs whose values are class ids. Existing files are kept, so an interrupted run resumes.
 
@@ -28,7 +34,22 @@ def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool) -> Non
       animeparse demo-data faces/ -n 50 --seed 0
       animeparse ingest faces/ --into my-ds
       animeparse demo-data broken-ds --defects && animeparse validate broken-ds
+      animeparse demo-data figures/ --kind character -n 16 --size 384
     """
+    if kind == "character":
+        if defects:
+            raise click.UsageError("--defects makes faces; drop --kind character")
+        from ..demo.figures import write_figure_data
+
+        with progress_bar("generate", total=n) as progress:
+            records = write_figure_data(out, n, seed=seed, size=size, n_characters=n_characters, progress=progress)
+        counts = {"labelled train": sum(r.split == "train" and r.labelled for r in records),
+                  "unlabelled pool": sum(r.split == "train" and not r.labelled for r in records),
+                  "val": sum(r.split == "val" for r in records), "test": sum(r.split == "test" for r in records)}
+        click.echo(f"wrote {len(records)} figures of {len({r.character for r in records})} characters to {out} "
+                   "(AnimeCharacterParsing layout; characters in characters.csv)")
+        echo_table(list(counts.items()))
+        return
     if defects:
         from ..demo.defects import make_defect_dataset
 

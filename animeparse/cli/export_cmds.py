@@ -44,8 +44,8 @@ from .common import echo_table, engine_options, progress_bar
 def export_cmd(ds: Path, fmt: str, out: Path, layer: str | None, splits: tuple[str, ...], images: str,
                instances: bool, polygons: bool, include_background: bool, info: bool, palette_mode: str,
                ls_as: str | None, workers: int | None, engine_config: EngineConfig) -> None:
-    """Export a store's masks to OUT as COCO, Danbooru-Parsing folders, CelebAMask-HQ parts, index PNGs,
-    LabelMe or Label Studio, or its manifest as Parquet tables.
+    """Export a store's masks to OUT as COCO, Danbooru-Parsing or AnimeCharacterParsing folders, CelebAMask-HQ
+    parts, index PNGs, LabelMe or Label Studio, or its manifest as Parquet tables.
 
     The store is only read (an export can run beside an ingest). OUT must be new or empty; nothing appears there
     until the export is complete.
@@ -56,6 +56,7 @@ def export_cmd(ds: Path, fmt: str, out: Path, layer: str | None, splits: tuple[s
       animeparse export my-ds --format danbooru-parsing --out exports/dp --split train --split test
       animeparse export my-ds --format labelstudio --layer prelabel/run1 --out exports/ls --images link
       animeparse export my-ds --format parquet --out exports/manifest
+      animeparse export acp-ds --format anime-character-parsing --out exports/acp
       animeparse export /shared/my-ds --format coco --out /shared/exports/coco --engine ray --ray-address auto
     """
     config = ExportConfig(format=fmt, layer=layer, splits=tuple(splits), images=images, instances=instances,

@@ -32,6 +32,9 @@ from .common import StageBars, engine_options
 @click.option("--remap", default=None, metavar="NAME|FILE",
               help="Source index masks use another label map's ids: a bundled map name (celebamask-hq) or a remap "
                    "JSON file (schemas/remap.schema.json).")
+@click.option("--source-labelmap", default=None, metavar="NAME",
+              help="The label map the source's mask ids are in, for layouts that do not say (anime-character-parsing: "
+                   "anime-character-parsing-13 or -16); default: the store's, or what --remap maps from.")
 @click.option("--palette", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Colour -> class JSON for colour-coded masks (default: the label map's colours).")
 @click.option("--resize-masks", type=click.Choice(["nearest"]), default=None,
@@ -58,7 +61,8 @@ from .common import StageBars, engine_options
                                       "off.")
 @engine_options(workers=False)
 def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[str, ...], remap: str | None,
-               palette: Path | None, resize_masks: str | None, alpha_threshold: int, images_dir: Path | None,
+               source_labelmap: str | None, palette: Path | None, resize_masks: str | None, alpha_threshold: int,
+               images_dir: Path | None,
                crop_faces: Path | None, crop_margin: float, recursive: bool, on_error: str, strict: bool,
                report_path: Path | None, workers: int | None, near_dup_bits: int,
                engine_config: EngineConfig) -> None:
@@ -72,6 +76,7 @@ def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[s
       animeparse ingest Danbooru-Parsing/ --into my-ds
       animeparse ingest export.json --into my-ds --images uploads/ --report ingest.json
       animeparse ingest CelebAMask-HQ/ --into my-ds --resize-masks nearest --on-error skip
+      animeparse ingest AnimeCharacterParsing/ --into acp-ds --source-labelmap anime-character-parsing-13
       animeparse ingest /shared/danbooru/ --into /shared/my-ds --engine ray --ray-address auto
     """
     engine_config.check()
@@ -85,7 +90,7 @@ def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[s
         read = ReadOptions(resize_masks=resize_masks, class_map=class_map_from_pairs(maps),
                            palette=load_palette(palette, ds.labelmap) if palette else None,
                            alpha_threshold=alpha_threshold, images_dir=images_dir, crop_faces=crop_faces,
-                           crop_margin=crop_margin, recursive=recursive)
+                           crop_margin=crop_margin, recursive=recursive, source_labelmap=source_labelmap)
         config = IngestConfig(format=fmt, split=split, on_error=on_error, strict=strict, read=read,
                               remap=remap_table, near_dup_bits=near_dup_bits,
                               **({"workers": workers} if workers is not None else {}))

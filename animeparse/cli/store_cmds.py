@@ -17,7 +17,8 @@ from .common import echo_table
 @click.command("init")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--labelmap", "labelmap_name", default=None,
-              help="Bundled label map name (danbooru-parsing, celebamask-hq, manga-page, character-parsing) or a "
+              help="Bundled label map name (danbooru-parsing, celebamask-hq, manga-page, anime-character-parsing-13, "
+                   "anime-character-parsing-16, character-parsing) or a "
                    "label map JSON file. Default: danbooru-parsing.")
 @click.option("--classes", default=None, help="Make a label map from class names instead: 'skin,hair,eyes' "
                                               "(background is id 0).")

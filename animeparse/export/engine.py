@@ -110,17 +110,21 @@ def _with_layer(config: ExportConfig) -> ExportConfig:
 
 
 def plan_jobs(ds: Dataset, config: ExportConfig, module: ModuleType) -> list[SampleJob]:
-    """One job per sample with a mask in ``config.layer`` (default ``gt``; and in ``config.splits`` when given),
-    sorted by sample id; stems unique in the export (case-insensitively: a collision gets the sample id
-    appended)."""
+    """One job per sample with a mask in ``config.layer`` (default ``gt``; and in ``config.splits`` when given;
+    for a format whose ``FORMAT.unlabelled``, every sample, ``mask_src`` empty where it has none), sorted by sample
+    id; stems unique in the export (case-insensitively: a collision gets the sample id appended)."""
     layer = config.layer or DEFAULT_LAYER
-    samples = ds.samples(layer=layer)
+    unlabelled = module.FORMAT.unlabelled  # the layout has a place for samples without a mask too
+    samples = ds.samples() if unlabelled else ds.samples(layer=layer)
     if config.splits:
         wanted = set(config.splits)
         samples = [s for s in samples if s.split in wanted]
         missing = sorted(wanted - {s.split for s in samples})
         if missing:
             log.warning("no samples with a %r mask in split(s) %s", layer, ", ".join(missing))
+    if not samples and unlabelled:
+        raise ExportError(f"no samples{' in split(s) ' + ', '.join(config.splits) if config.splits else ''}; "
+                          "nothing to export", path=ds.root)
     if not samples:
         layers = ", ".join(f"{k} ({n})" for k, n in ds.layers().items()) or "none"
         where = f" in split(s) {', '.join(config.splits)}" if config.splits else ""
@@ -131,7 +135,7 @@ def plan_jobs(ds: Dataset, config: ExportConfig, module: ModuleType) -> list[Sam
     root = str(ds.root)
     for index, s in enumerate(samples):
         record = ds.mask_record(s.id, layer)
-        if record is None:  # removed between the two queries by a concurrent writer
+        if record is None and not unlabelled:  # removed between the two queries by a concurrent writer
             raise ExportError(f"sample {s.id} lost its {layer!r} mask during the export; run it again",
                               path=ds.root)
         # os.path over pathlib: this loop runs once per sample before any worker starts
@@ -141,7 +145,7 @@ def plan_jobs(ds: Dataset, config: ExportConfig, module: ModuleType) -> list[Sam
         used.add(stem.casefold())
         job = SampleJob(index=index, sample_id=s.id, name=s.name, stem=stem, ext=os.path.splitext(s.image)[1].lower(),
                         split=s.split, width=s.width, height=s.height, image_src=os.path.join(root, s.image),
-                        mask_src=os.path.join(root, record.path))
+                        mask_src=os.path.join(root, record.path) if record is not None else "")
         jobs.append(replace(job, image_out=module.image_relpath(job, config)))
     return jobs
 
@@ -246,7 +250,8 @@ def _run(jobs: Sequence[SampleJob], ctx: WorkContext, *, executor: Executor, chu
         return
     if executor.remote:  # workers write into ctx.root and read the store at their path to it
         executor.check_path(ctx.root, what="export's output folder", write=True)
-        chunks = [[replace(j, image_src=executor.worker_path(j.image_src), mask_src=executor.worker_path(j.mask_src))
+        chunks = [[replace(j, image_src=executor.worker_path(j.image_src),
+                           mask_src=executor.worker_path(j.mask_src) if j.mask_src else "")
                    for j in part] for part in chunks]
     start = 0
     with contextlib.closing(executor.ordered_map(_work, chunks, context=ctx, what="export")) as results:

@@ -9,7 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from . import celebamask, coco, danbooru, images, index_folder, index_png, labelme, labelstudio, palette, parquet
+from . import (
+    anime_character_parsing,
+    celebamask,
+    coco,
+    danbooru,
+    images,
+    index_folder,
+    index_png,
+    labelme,
+    labelstudio,
+    palette,
+    parquet,
+)
 from .base import FormatSpec
 
 __all__ = ["FORMATS", "READERS", "WRITERS", "FormatSpec", "detect_format", "detect_scores"]
@@ -20,6 +32,7 @@ FORMATS: dict[str, ModuleType] = {
     "palette": palette,
     "coco": coco,
     "danbooru-parsing": danbooru,
+    "anime-character-parsing": anime_character_parsing,
     "index-png": index_png,
     "labelme": labelme,
     "labelstudio": labelstudio,

@@ -49,6 +49,8 @@ class FormatSpec:
     writer reads the store's manifest only (``write_manifest``), no pixels. ``written_by`` / ``written_with``: the
     export format (and its options) that writes what this reader reads (None: no export does), which
     :func:`animeparse.export.write_as` runs: the descriptor says it, so this floor never imports the engine.
+    ``unlabelled``: its writer also takes the samples without a mask in the exported layer (their jobs have
+    ``mask_src == ""``): a layout with an unlabelled pool.
     """
 
     name: str
@@ -60,6 +62,7 @@ class FormatSpec:
     manifest_only: bool = False
     written_by: str | None = None
     written_with: tuple[tuple[str, str], ...] = ()
+    unlabelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class ReadOptions:
     the label map's colours). ``alpha_threshold``: Label Studio brush alpha at or above which a pixel is painted.
     ``images_dir``: where annotation files' images are looked up when not beside them (``--images``).
     ``crop_faces``: an OpenCV cascade XML to cut face crops from plain images (``--crop-faces``).
+    ``source_labelmap``: the label map the source's mask ids are in, for layouts whose files do not say
+    (``--source-labelmap``; ingest sets it from ``--remap``); None: the store's.
     """
 
     resize_masks: str | None = None
@@ -103,6 +108,7 @@ class ReadOptions:
     crop_faces: Path | None = None
     crop_margin: float = 0.5
     recursive: bool = True
+    source_labelmap: str | None = None
     work_dir: Path | None = None  # where a reader may extract files (ingest passes one it deletes after the run)
 
 

@@ -87,6 +87,7 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
         raise FormatError(f"no reader recognises this source; pass --format (one of {', '.join(READERS)})", path=src)
     if name not in READERS:
         raise FormatError(f"unknown format {name!r}; use one of {', '.join(READERS)}", path=src)
+    read = _source_labelmap(ds, config)
     log.info("%s: reading as %s", src, name)
     # the run row is written only once the run is accepted: a refused ingest leaves the store byte-identical
     run_id = new_run_id("import")
@@ -103,7 +104,7 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
         # source stops the run with the store untouched; a remote executor serves the check phase only
         with executor.open(ds.root, sources=[(src, "source")] if executor.remote else []):
             staging.mkdir()
-            read_options = dataclasses.replace(config.read, work_dir=staging / "extracted")
+            read_options = dataclasses.replace(read, work_dir=staging / "extracted")
             ctx = WorkerContext(labelmap=ds.labelmap, options=read_options, format=name, run_id=run_id,
                                 split=config.split, id_lut=_id_lut(ds, config), colours=_colours(ds, config.read),
                                 staging=str(staging))
@@ -250,6 +251,21 @@ def _prepared_back(p: PreparedSample | None, move: Callable[[str], str]) -> Prep
     masks = tuple(replace(m, staged=m.staged and move(m.staged)) for m in p.masks)
     return replace(p, staged=p.staged and move(p.staged), masks=masks, source_path=move(p.source_path),
                    source=move(p.source))
+
+
+def _source_labelmap(ds: Dataset, config: IngestConfig) -> ReadOptions:
+    """The read options with ``source_labelmap`` (the map the source's ids are in) set from ``--remap`` when that
+    is given; LabelMapError when the two disagree, or when the source's map is not the store's and no remap says
+    how its ids become the store's."""
+    read, stated = config.read, config.read.source_labelmap
+    if config.remap is not None:
+        if stated not in (None, config.remap.source):
+            raise LabelMapError(f"--source-labelmap {stated} but --remap maps from {config.remap.source}; drop one")
+        return dataclasses.replace(read, source_labelmap=config.remap.source)
+    if stated not in (None, ds.labelmap.name):
+        raise LabelMapError(f"--source-labelmap {stated}: the store uses {ds.labelmap.name}; pass --remap {stated} "
+                            "to map the source's ids onto the store's (a bundled table or your own JSON)")
+    return read
 
 
 def _id_lut(ds: Dataset, config: IngestConfig) -> np.ndarray | None:

@@ -31,6 +31,10 @@ ROLE_OF_CLASS: dict[str, str] = {
     "weapon": "accessory",
     # manga-page classes are page layout, not character parts: their pixels keep their own luminance
     "frame": "generic", "body": "generic", "balloon": "generic", "text": "generic", "onomatopoeia": "generic",
+    # anime-character-parsing-13 / -16 (full-body figures)
+    "eyes": "eye", "ears": "skin", "torso": "skin", "arms": "skin", "hands": "skin", "legs": "skin", "feet": "skin",
+    "torso_wearing": "cloth", "legs_wearing": "cloth", "stockings": "cloth",
+    "accessories": "accessory", "hair_decoration": "accessory", "face_wearing": "accessory",
 }
 
 # fallbacks for user label maps, checked in order against the class name
