@@ -43,20 +43,24 @@ class RegionPrompt:
 def region_prompts(label_hw: npt.NDArray[np.uint8], *, skip: tuple[int, ...] = (0, 255),
                    config: PromptConfig = PromptConfig()) -> list[RegionPrompt]:
     """Prompts for every class in ``label_hw`` (HxW uint8 class ids) except ``skip`` (background, ignore)."""
-    ids = [int(c) for c in np.unique(label_hw) if int(c) not in skip]
+    counts = np.bincount(label_hw.ravel(), minlength=256)
+    present = [c for c in np.flatnonzero(counts).tolist() if c != 255]
+    ids = [c for c in present if c not in skip]
     if not ids:
         return []
-    present = [int(c) for c in np.unique(label_hw) if int(c) != 255]
-    dist = {c: cv2.distanceTransform((label_hw == c).astype(np.uint8), cv2.DIST_L2, 3) for c in present}
+    # whole-image distance maps: OpenCV's float sums differ in the last bit on a crop, and a point one pixel
+    # elsewhere would change SAM's answer; the boxes, peaks and copies below work on the region's box only
+    dist = {c: cv2.distanceTransform((label_hw == c).view(np.uint8), cv2.DIST_L2, 3) for c in present}
     prompts = []
     for c in ids:
-        region = label_hw == c
-        area = int(region.sum())
+        area = int(counts[c])
         if area < config.min_area:
             continue
-        ys, xs = np.nonzero(region)
-        box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
-        pos = _peaks(dist[c].copy(), config.max_positive)
+        region = label_hw == c
+        x, y, w, h = cv2.boundingRect(region.view(np.uint8))
+        box = np.array([x, y, x + w, y + h], np.float32)
+        # every pixel of the class is inside its box and the map is 0 outside: maxima in the box are the image's
+        pos = _peaks(dist[c][y:y + h, x:x + w].copy(), config.max_positive, origin=(x, y))
         neg = _neighbour_points(label_hw, region, c, dist, box, config)
         points = np.array(pos + neg, np.float32).reshape(-1, 2) + 0.5
         labels = np.array([1] * len(pos) + [0] * len(neg), np.int64)
@@ -64,15 +68,16 @@ def region_prompts(label_hw: npt.NDArray[np.uint8], *, skip: tuple[int, ...] = (
     return prompts
 
 
-def _peaks(dist: npt.NDArray[np.float32], k: int) -> list[tuple[int, int]]:
-    """Up to ``k`` (x, y) maxima of a distance map, each suppressing a disk of twice its distance."""
+def _peaks(dist: npt.NDArray[np.float32], k: int, *, origin: tuple[int, int] = (0, 0)) -> list[tuple[int, int]]:
+    """Up to ``k`` (x, y) maxima of a distance map, each suppressing a disk of twice its distance; ``origin``: the
+    map's top-left pixel in the image (points are returned in image pixels)."""
     out: list[tuple[int, int]] = []
     for _ in range(k):
         y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
         d = float(dist[y, x])
         if d < 1.0:
             break
-        out.append((int(x), int(y)))
+        out.append((int(x) + origin[0], int(y) + origin[1]))
         cv2.circle(dist, (int(x), int(y)), max(int(2 * d), 3), 0.0, thickness=-1)
     return out
 

@@ -105,6 +105,7 @@ def _load_models(spec: dict[str, Any]) -> dict[str, Any]:
     from .labeler import Labeler
     from .parser import parser_from_checkpoint
     from .sam import EmbeddingCache, load_sam
+    from .sam_speed import embedding_variant, speed_up
 
     root = spec["root"]
     config = spec["config"]
@@ -115,10 +116,13 @@ def _load_models(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["sam"] is not None:
         sam = load_sam(spec["sam"], device)
         _same_file(spec["sam"], sam.sha256, spec["sam_sha256"], "SAM checkpoint")
+        if config.sdpa or config.compile:
+            speed_up(sam, sdpa=config.sdpa, compile_encoder=config.compile, batch_size=config.batch_size)
         if config.cache_embeddings:
-            cache = EmbeddingCache(Path(root) / "cache" / "sam", sam.sha256)
+            cache = EmbeddingCache(Path(root) / "cache" / "sam", sam.sha256, variant=embedding_variant(config))
     return {"root": root, "labeler": Labeler(parser, sam, cache, spec["labelmap"], config,
-                                                      lr_convention=spec.get("lr_convention", "subject")),
+                                             lr_convention=spec.get("lr_convention", "subject"),
+                                             precision=config.precision),
             "device": device_name(device)}
 
 
@@ -128,7 +132,7 @@ def _label_batch(state: dict[str, Any], task: tuple[list[str], list[str]]
     from .labeler import read_batch
 
     ids, images = task
-    timings = {"read": 0.0, "parser": 0.0, "encode": 0.0, "decode": 0.0}
+    timings = {"read": 0.0, "parser": 0.0, "encode": 0.0, "decode": 0.0, "finish": 0.0}
     t = time.perf_counter()
     pixels = read_batch(state["root"], images)
     timings["read"] += time.perf_counter() - t

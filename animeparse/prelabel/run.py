@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +40,11 @@ from .device import device_name, resolve_device, torch_versions
 from .labeler import Labeler, SampleLabel, read_batch
 from .models import cached_path, check_cached
 from .parser import Parser, load_parser
+from .precision import resolve_precision
 from .prompts import PromptConfig
 from .remote import RemotePrelabel
 from .sam import EmbeddingCache, SamEngine, load_sam
+from .sam_speed import embedding_variant, speed_up
 
 if TYPE_CHECKING:
     import torch
@@ -67,6 +69,10 @@ class PrelabelConfig:
     ``split:NAME``. ``agree_iou``: least IoU between SAM's mask and the parser's region for SAM's to be kept.
     Everything-mode: ``points_per_side`` (the point grid), ``min_mask_iou`` / ``min_mask_stability`` (SAM's
     mask filters). ``cleanup``: the clean-up stage (:mod:`animeparse.prelabel.cleanup`), on by default.
+    ``precision``: ``auto`` (bf16 on a CUDA GPU that has it, else fp32), ``fp32``, ``tf32``, ``bf16``, ``fp16``
+    (:mod:`animeparse.prelabel.precision`); ``sdpa``: SAM's encoder attention through
+    ``scaled_dot_product_attention`` (:mod:`animeparse.prelabel.sam_speed`); ``compile``: ``torch.compile`` the SAM
+    encoder (fixed shapes: the last batch is padded).
     """
 
     device: str = "auto"
@@ -87,6 +93,9 @@ class PrelabelConfig:
     cleanup: CleanupConfig = field(default_factory=CleanupConfig)
     cache_embeddings: bool = True
     model_cache_dir: str | None = None
+    precision: str = "auto"
+    sdpa: bool = False
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,9 +142,12 @@ def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: 
         device = resolve_device("cpu")
     else:
         device = resolve_device(config.device)
+    config = replace(config, precision=resolve_precision(config.precision, device))
     parser = parser or load_parser(config.parser, ds, device)
     prefer_gpu = device.type == "cuda" or (distributed and (engine.gpus_per_worker > 0 or "cuda" in config.device))
     sam_engine = sam if sam is not None else _resolve_sam(config, device, prefer_gpu=prefer_gpu)
+    if sam_engine is not None and (config.sdpa or config.compile):
+        speed_up(sam_engine, sdpa=config.sdpa, compile_encoder=config.compile, batch_size=config.batch_size)
     if sam_engine is None and config.mode == "everything":
         raise AnimeparseError("--mode everything needs SAM; pass --sam vit_b (fetched) or --checkpoint PATH")
     run_id = config.run_id or new_run_id("prelabel")
@@ -164,11 +176,11 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
         todo = todo[: config.limit]
     cache = None
     if sam is not None and config.cache_embeddings:
-        cache = EmbeddingCache(ds.root / "cache" / "sam", sam.sha256)
+        cache = EmbeddingCache(ds.root / "cache" / "sam", sam.sha256, variant=embedding_variant(config))
         cache.clean_temp()
     origin = {"kind": "machine", "tool": "animeparse prelabel", "run": run_id, "mode": config.mode,
               "parser": parser.sha256[:16], "sam": sam.sha256[:16] if sam else None}
-    timings = {"read": 0.0, "parser": 0.0, "encode": 0.0, "decode": 0.0, "write": 0.0}
+    timings = {"read": 0.0, "parser": 0.0, "encode": 0.0, "decode": 0.0, "finish": 0.0, "write": 0.0}
     scores: list[float] = []
     pieces: list[tuple[int, int]] = []  # (before, after) the clean-up, per sample computed now
     encoded = 0
@@ -183,7 +195,8 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
             stream = pool.run(batches, timings)
         else:
             stream = _local(ds.root, batches, Labeler(parser, sam, cache, ds.labelmap, config,
-                                                    lr_convention=ds.card.lr_convention), timings, device)
+                                                    lr_convention=ds.card.lr_convention,
+                                                    precision=config.precision), timings, device)
         for batch, labels, encoded_now, device in stream:  # noqa: B007  (the last batch's device is reported)
             for sample, label in zip(batch, labels, strict=True):
                 t = time.perf_counter()
@@ -215,18 +228,33 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
 
 def _local(root: Path, batches: list[list[Sample]], labeler: Labeler, timings: dict[str, float],
            device: str) -> Iterator[tuple[list[Sample], Iterable[SampleLabel], int, str]]:
-    """The local engine: each batch's images decoded one batch ahead in a thread, then labelled here."""
-    with cf.ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_read_batch, root, batches[0]) if batches else None
-        for b, batch in enumerate(batches):
+    """The local engine, pipelined: a reader thread decodes batch k+2, a model thread runs batch k+1 (parser,
+    encoder, prompts, decoder, combining) while this thread finishes batch k (clean-up, score, confidence PNG)
+    and the caller commits it. The store is written only by this thread, as before; a killed run resumes the same.
+    """
+    if not batches:
+        return
+    with cf.ThreadPoolExecutor(max_workers=1) as reader, cf.ThreadPoolExecutor(max_workers=1) as models:
+        reads = {0: reader.submit(_read_batch, root, batches[0])}
+
+        def compute(b: int) -> tuple[list[Any], int]:
             t = time.perf_counter()
-            assert pending is not None  # one future per batch
-            images = pending.result()
-            # decode the next batch's images while this one is on the models
-            pending = pool.submit(_read_batch, root, batches[b + 1]) if b + 1 < len(batches) else None
+            images = reads.pop(b).result()
+            if b + 1 < len(batches):  # decode the next batch while this one is on the models
+                reads[b + 1] = reader.submit(_read_batch, root, batches[b + 1])
             timings["read"] += time.perf_counter() - t
-            labels, encoded = labeler([s.id for s in batch], images, timings)
-            yield batch, labels, encoded, device
+            return labeler.compute([s.id for s in batches[b]], images, timings)
+
+        pending = models.submit(compute, 0)
+        try:
+            for b, batch in enumerate(batches):
+                combined, encoded = pending.result()
+                if b + 1 < len(batches):
+                    pending = models.submit(compute, b + 1)
+                labels = (labeler.finish(s.id, c, timings) for s, c in zip(batch, combined, strict=True))
+                yield batch, labels, encoded, device
+        finally:
+            pending.cancel()
 
 
 def _write(ds: Dataset, sample: Sample, layer: str, label: SampleLabel, origin: dict[str, Any]) -> None:
@@ -311,7 +339,7 @@ def _check_ray_device(config: PrelabelConfig, engine: EngineConfig) -> None:
 
 # options that change a sample's result: a resumed run must keep them (device, batch size, selection may change)
 _RESULT_PARAMS = ("mode", "agree_iou", "points_per_side", "min_mask_iou", "min_mask_stability", "prompts",
-                  "cleanup")
+                  "cleanup", "precision", "sdpa")
 
 
 def _check_resume(ds: Dataset, run_id: str, models: dict[str, Any], params: dict[str, Any]) -> None:

@@ -185,14 +185,16 @@ def load_sam(path: Path | str, device: torch.device, *, expect: str | None = Non
 
 
 class EmbeddingCache:
-    """Image embeddings on disk: ``<root>/<model sha256[:16]>/<sample_id>.pt`` = CxHxW float16 (+ sizes).
+    """Image embeddings on disk: ``<root>/<model sha256[:16]>[-<variant>]/<sample_id>.pt`` = CxHxW float16 (+ sizes).
 
     float16 halves the disk (2 MiB per image for SAM's 256x64x64); the engine always uses the float16-rounded
     values, so a cached and a fresh embedding give the same masks.
     """
 
-    def __init__(self, root: Path, model_sha256: str) -> None:
-        self.folder = Path(root) / model_sha256[:16]
+    def __init__(self, root: Path, model_sha256: str, *, variant: str = "") -> None:
+        # ``variant``: how the encoder ran when it is not today's fp32 (``bf16``, ``fp32-sdpa``, ...): another
+        # folder, so embeddings made one way are never read back for another
+        self.folder = Path(root) / (model_sha256[:16] + (f"-{variant}" if variant else ""))
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.pt"
@@ -235,6 +237,8 @@ class SamEngine:
         self.sha256 = sha256
         self.source = source
         self.transform = ResizeLongestSide(model.image_encoder.img_size)
+        # set by --compile: encoder batches are padded to this size, so a compiled encoder sees one shape
+        self.pad_batch_to: int | None = None
 
     @property
     def device(self) -> torch.device:
@@ -254,8 +258,11 @@ class SamEngine:
             x = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
             batch.append(self.model.preprocess(x))  # normalise + pad to img_size squared
             sizes.append((list(resized.shape[:2]), list(image.shape[:2])))
+        x = torch.cat(batch)
+        if self.pad_batch_to and x.shape[0] < self.pad_batch_to:
+            x = torch.cat([x, x[-1:].expand(self.pad_batch_to - x.shape[0], -1, -1, -1)])
         with torch.inference_mode():
-            features = self.model.image_encoder(torch.cat(batch))
+            features = self.model.image_encoder(x)
         return [{"embedding": features[k].half(), "input_size": s[0], "original_size": s[1]}
                 for k, s in enumerate(sizes)]
 

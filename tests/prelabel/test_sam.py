@@ -111,7 +111,7 @@ def test_prelabel_with_sam_records_hash_and_reuses_embeddings(store_root, tiny_s
         assert run.status == "finished" and run.models["sam"]["sha256"] == file_sha256(tiny_sam_path)
         assert run.models["parser"]["sha256"] == file_sha256(store_root / "runs" / "p1" / "parser.pt")
         assert run.summary["device"] == "cpu" and "torch" in run.summary["versions"]
-        assert set(run.summary["timings"]) == {"read", "parser", "encode", "decode", "write"}
+        assert set(run.summary["timings"]) == {"read", "parser", "encode", "decode", "finish", "write"}
         assert len(list((store_root / "cache" / "sam").rglob("*.pt"))) == 10
         rec = ds.mask_record(ds.samples()[0].id, "prelabel/s1")
         assert rec.origin["kind"] == "machine" and rec.origin["run"] == "s1" and 0 <= rec.score <= 1
