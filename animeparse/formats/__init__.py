@@ -9,7 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from . import celebamask, coco, danbooru, images, index_folder, index_png, labelme, labelstudio, palette, parquet
+from . import (
+    celebamask,
+    coco,
+    danbooru,
+    images,
+    index_folder,
+    index_png,
+    labelme,
+    labelstudio,
+    palette,
+    parquet,
+    sis_anime,
+)
 from .base import FormatSpec
 
 __all__ = ["FORMATS", "READERS", "WRITERS", "FormatSpec", "detect_format", "detect_scores"]
@@ -26,6 +38,7 @@ FORMATS: dict[str, ModuleType] = {
     "celebamask": celebamask,
     "images": images,
     "parquet": parquet,
+    "sis-anime": sis_anime,
 }
 READERS: dict[str, ModuleType] = {name: mod for name, mod in FORMATS.items() if mod.FORMAT.reads}
 WRITERS: dict[str, ModuleType] = {name: mod for name, mod in FORMATS.items() if mod.FORMAT.writes}
