@@ -15,7 +15,9 @@ from animeparse.ingest import IngestConfig, ingest
 from animeparse.rasterize import compose_by_priority
 
 WRITERS = sorted(name for name, mod in FORMATS.items() if mod.FORMAT.written_by)
-LOSSLESS = {"index-folder", "palette", "coco", "celebamask", "labelstudio"}
+LOSSLESS = {"index-folder", "palette", "coco", "celebamask", "labelstudio", "sis-anime"}
+# formats that carry each sample's character id (and its split) through the round trip
+CARRIES_CHARACTER = {"sis-anime"}
 # COCO never exports the ignore index: those pixels come back as background
 IGNORE_TO_BACKGROUND = {"coco"}
 # where a writer's output is read from, relative to its folder (a Label Studio export is one JSON file)
@@ -24,7 +26,8 @@ READ_FROM = {"labelstudio": "tasks.json"}
 # (parquet: tables, no masks to read back; its round trip through pandas is tests/export/test_parquet.py)
 EXPORT_READERS = {"coco": ("coco", True), "danbooru-parsing": ("index-folder", True),
                   "celebamask": ("celebamask", True), "index-png": ("index-folder", True),
-                  "labelstudio": ("labelstudio", True), "labelme": ("labelme", False)}
+                  "labelstudio": ("labelstudio", True), "labelme": ("labelme", False),
+                  "sis-anime": ("sis-anime", True)}
 # lossy (polygon) formats: every class must come back with at least this IoU, measured on the pixels a polygon
 # without holes can hold (see _polygon_iou_failures); today every class comes back at 1.0 on these faces
 POLYGON_IOU_FLOOR = 0.8
@@ -76,24 +79,28 @@ def source_store(tmp_path_factory):
         ext = (".png", ".jpg", ".webp", ".bmp")[i]
         path = root / f"img{i}{ext}"
         Image.fromarray(image).save(path, **({"quality": 95} if ext == ".jpg" else {}))
-        ds.add_sample(path, masks={"gt": MaskInput(mask)})
+        # one split: a COCO export writes one JSON per split, which its reader takes one at a time
+        ds.add_sample(path, masks={"gt": MaskInput(mask)}, character=("nino", "miku", "nino", "zero_two")[i])
     ds.close()
     return root / "store"
 
 
 def _expected(src: Dataset) -> dict:
     # keyed by sample id: the id hashes the decoded pixels, and celebamask renames the files to indices
-    return {s.id: (src.read_image(s), src.read_mask(s.id)) for s in src.samples()}
+    return {s.id: (src.read_image(s), src.read_mask(s.id), s.character, s.split) for s in src.samples()}
 
 
-def _read_back(tmp_path, read_path, reader, labelmap, expected, *, lossless, ignore_to_background):
+def _read_back(tmp_path, read_path, reader, labelmap, expected, *, lossless, ignore_to_background,
+               characters=False):
     assert detect_format(read_path) == reader
     with Dataset.create(tmp_path / "back", labelmap=labelmap) as back:
         report = ingest(back, read_path, IngestConfig(workers=0, near_dup_bits=-1))
         assert report.format == reader and report.added == len(expected)
         for s in back.samples():
-            image, mask = expected[s.id]
+            image, mask, character, split = expected[s.id]
             got = back.read_mask(s.id)
+            if characters:
+                assert (s.character, s.split) == (character, split), s.name
             assert np.array_equal(back.read_image(s), image), s.name
             if ignore_to_background:
                 mask = np.where(mask == 255, 0, mask)
@@ -110,7 +117,8 @@ def test_write_detect_read_roundtrip(tmp_path, source_store, name):
         expected = _expected(src)
         labelmap = src.labelmap
     _read_back(tmp_path, tmp_path / "out" / READ_FROM.get(name, ""), name, labelmap, expected,
-               lossless=name in LOSSLESS, ignore_to_background=name in IGNORE_TO_BACKGROUND)
+               lossless=name in LOSSLESS, ignore_to_background=name in IGNORE_TO_BACKGROUND,
+               characters=name in CARRIES_CHARACTER)
 
 
 def test_polygon_floor_fails_a_mask_with_every_face_part_painted_as_skin(source_store):
@@ -156,4 +164,5 @@ def test_export_reads_back(tmp_path, source_store, name, options):
         expected = _expected(src)
         labelmap = src.labelmap
     _read_back(tmp_path, tmp_path / "out" / READ_FROM.get(name, ""), reader, labelmap, expected,
-               lossless=lossless, ignore_to_background=name in IGNORE_TO_BACKGROUND)
+               lossless=lossless, ignore_to_background=name in IGNORE_TO_BACKGROUND,
+               characters=name in CARRIES_CHARACTER)

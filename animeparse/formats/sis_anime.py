@@ -71,7 +71,8 @@ class ClassSink:
     """Writes ``class.txt`` (job order: sorted sample ids) and ``characters.json`` when the export finishes."""
 
     def __init__(self, root: Path, ctx: WorkContext, jobs: Sequence[SampleJob]) -> None:
-        self.root, self.ctx, self.warnings = root, ctx, []
+        self.root, self.ctx = root, ctx
+        self.warnings: list[str] = []
         self.ids = sorted({j.character for j in jobs if j.character is not None})
         self.index = {cid: i for i, cid in enumerate(self.ids)}
         self.lines: list[str] = []
@@ -191,7 +192,7 @@ def read(src: Path, *, labelmap: LabelMap, options: ReadOptions = ReadOptions())
     split from the folder and its character from ``class.txt`` (an image class.txt does not list gets none)."""
     if not (src / "images").is_dir():
         raise FormatError("no images/ folder; expected images/training, annotations/training and class.txt", path=src)
-    images = {}
+    images: dict[str, Path] = {}
     for folder in sorted(p for p in (src / "images").iterdir() if p.is_dir()):
         for image in sorted(p for p in folder.iterdir()
                             if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")):
