@@ -139,3 +139,20 @@ def test_ingest_character_from_csv_with_names_and_refusals(tmp_path):
     assert r.exit_code != 0 and "use dirname, regex:PATTERN or csv:FILE" in r.output
     with Dataset.open(fresh) as ds:
         assert len(ds) == 0  # every refusal came before anything was written
+
+
+def test_validate_reports_unknown_and_missing_characters_once_a_list_is_declared(store, tmp_path):
+    for i, character in enumerate(["nino", "nnio", None]):
+        _image(tmp_path / f"{i}.png", 60 * i)
+        store.add_sample(tmp_path / f"{i}.png", character=character)
+    root = store.root
+    store.close()
+    r = _invoke("validate", root, "--json", tmp_path / "before.json")
+    codes = {f["code"] for f in json.loads((tmp_path / "before.json").read_text())["findings"]}
+    assert not codes & {"unknown_character", "missing_character"}  # no list declared: nothing to check against
+    _invoke("character", "declare", root, "nino", "miku")
+    r = _invoke("validate", root, "--json", tmp_path / "after.json")
+    found = {(f["code"], f["severity"]) for f in json.loads((tmp_path / "after.json").read_text())["findings"]
+             if f["check"] == "characters"}
+    assert found == {("unknown_character", "error"), ("missing_character", "warning")}, r.output
+    assert "'nnio'" in r.output or "unknown_character" in r.output
