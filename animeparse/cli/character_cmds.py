@@ -61,9 +61,10 @@ def list_cmd(directory: Path, as_json: bool) -> None:
                                                "samples": c.samples} for c in chars], "without": without},
                               indent=2, sort_keys=True))
         return
-    rows: list[tuple[str, object]] = [(c.id, f"{c.samples:>6}  {'declared' if c.declared else '        '}  {c.name}")
-                                      for c in chars]
-    echo_table(rows + [("(none)", f"{without:>6}")], title=f"{len(chars)} characters")
+    rows: list[tuple[str, object]] = [
+        (c.id, ", ".join([f"{c.samples} samples", *(["declared"] * c.declared), *([c.name] if c.name else [])]))
+        for c in chars]
+    echo_table(rows + [("(none)", f"{without} samples")], title=f"{len(chars)} characters")
 
 
 @character_group.command("declare")
