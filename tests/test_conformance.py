@@ -17,11 +17,13 @@ from animeparse.ingest import IngestConfig, ingest
 from animeparse.rasterize import compose_by_priority
 
 WRITERS = sorted(name for name, mod in FORMATS.items() if mod.FORMAT.written_by)
-LOSSLESS = {"index-folder", "palette", "coco", "celebamask", "labelstudio", "anime-character-parsing"}
+LOSSLESS = {"index-folder", "palette", "coco", "celebamask", "labelstudio", "anime-character-parsing", "sis-anime"}
 # layouts whose loaders read .jpg only: images that are not JPEG are re-encoded (lossy pixels, so new sample ids);
 # samples are matched by name there, images compared by PSNR, masks still exactly
 REENCODED_IMAGES = {"anime-character-parsing"}
 MIN_PSNR_DB = 35.0
+# formats that carry each sample's character id (and its split) through the round trip
+CARRIES_CHARACTER = {"sis-anime"}
 # COCO never exports the ignore index: those pixels come back as background
 IGNORE_TO_BACKGROUND = {"coco"}
 # where a writer's output is read from, relative to its folder (a Label Studio export is one JSON file)
@@ -31,7 +33,8 @@ READ_FROM = {"labelstudio": "tasks.json"}
 EXPORT_READERS = {"coco": ("coco", True), "danbooru-parsing": ("index-folder", True),
                   "celebamask": ("celebamask", True), "index-png": ("index-folder", True),
                   "labelstudio": ("labelstudio", True), "labelme": ("labelme", False),
-                  "anime-character-parsing": ("anime-character-parsing", True)}
+                  "anime-character-parsing": ("anime-character-parsing", True),
+                  "sis-anime": ("sis-anime", True)}
 # lossy (polygon) formats: every class must come back with at least this IoU, measured on the pixels a polygon
 # without holes can hold (see _polygon_iou_failures); today every class comes back at 1.0 on these faces
 POLYGON_IOU_FLOOR = 0.8
@@ -83,7 +86,8 @@ def source_store(tmp_path_factory):
         ext = (".png", ".jpg", ".webp", ".bmp")[i]
         path = root / f"img{i}{ext}"
         Image.fromarray(image).save(path, **({"quality": 95} if ext == ".jpg" else {}))
-        ds.add_sample(path, masks={"gt": MaskInput(mask)})
+        # one split: a COCO export writes one JSON per split, which its reader takes one at a time
+        ds.add_sample(path, masks={"gt": MaskInput(mask)}, character=("nino", "miku", "nino", "zero_two")[i])
     ds.close()
     return root / "store"
 
@@ -91,7 +95,8 @@ def source_store(tmp_path_factory):
 def _expected(src: Dataset, *, by_name: bool = False) -> dict:
     # keyed by sample id: the id hashes the decoded pixels, and celebamask renames the files to indices; by name
     # (the stem) where images are re-encoded (new pixels, new ids)
-    return {Path(s.name).stem if by_name else s.id: (src.read_image(s), src.read_mask(s.id), s.name)
+    return {Path(s.name).stem if by_name else s.id: (src.read_image(s), src.read_mask(s.id), s.name, s.character,
+                                                     s.split)
             for s in src.samples()}
 
 
@@ -100,14 +105,17 @@ def _psnr(a, b) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
-def _read_back(tmp_path, read_path, reader, labelmap, expected, *, lossless, ignore_to_background, reencoded=False):
+def _read_back(tmp_path, read_path, reader, labelmap, expected, *, lossless, ignore_to_background, reencoded=False,
+               characters=False):
     assert detect_format(read_path) == reader
     with Dataset.create(tmp_path / "back", labelmap=labelmap) as back:
         report = ingest(back, read_path, IngestConfig(workers=0, near_dup_bits=-1))
         assert report.format == reader and report.added == len(expected)
         for s in back.samples():
-            image, mask, name = expected[Path(s.name).stem if reencoded else s.id]
+            image, mask, name, character, split = expected[Path(s.name).stem if reencoded else s.id]
             got = back.read_mask(s.id)
+            if characters:
+                assert (s.character, s.split) == (character, split), s.name
             if reencoded and not name.endswith((".jpg", ".jpeg")):  # JPEG files are copied as they are
                 assert _psnr(back.read_image(s), image) >= MIN_PSNR_DB, s.name
             else:
@@ -128,7 +136,7 @@ def test_write_detect_read_roundtrip(tmp_path, source_store, name):
         labelmap = src.labelmap
     _read_back(tmp_path, tmp_path / "out" / READ_FROM.get(name, ""), name, labelmap, expected,
                lossless=name in LOSSLESS, ignore_to_background=name in IGNORE_TO_BACKGROUND,
-               reencoded=name in REENCODED_IMAGES)
+               reencoded=name in REENCODED_IMAGES, characters=name in CARRIES_CHARACTER)
 
 
 def test_polygon_floor_fails_a_mask_with_every_face_part_painted_as_skin(source_store):
@@ -175,4 +183,4 @@ def test_export_reads_back(tmp_path, source_store, name, options):
         labelmap = src.labelmap
     _read_back(tmp_path, tmp_path / "out" / READ_FROM.get(name, ""), reader, labelmap, expected,
                lossless=lossless, ignore_to_background=name in IGNORE_TO_BACKGROUND,
-               reencoded=name in REENCODED_IMAGES)
+               reencoded=name in REENCODED_IMAGES, characters=name in CARRIES_CHARACTER)

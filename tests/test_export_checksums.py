@@ -1,9 +1,10 @@
 """Every export the CLI offers, pinned byte for byte on a small demo store.
 
 The store is built the way ``animeparse demo`` builds its own (generated faces, index-folder ingest, a seeded
-split), with 8 faces of 96x96 and an ignore patch painted into one mask so the ignore paths are exported too. Each
-case runs ``animeparse export`` and compares ``relative path -> SHA-256`` of every file written with the literal
-table below, recorded from the code before the format modules were reorganised (issue 15, item 2). A difference
+split, a character per face), with 8 faces of 96x96 and an ignore patch painted into one mask so the ignore paths
+are exported too. Each case runs ``animeparse export`` and compares ``relative path -> SHA-256`` of every file
+written with the literal table below, recorded from the code before the format modules were reorganised (issue 15,
+item 2; sis-anime added with issue 18). A difference
 means an output changed: if the change is intended, say so in the commit and record the new values with
 ``python -m tests.test_export_checksums``.
 
@@ -54,6 +55,7 @@ CASES: dict[str, list[str]] = {
     "labelstudio": ["--format", "labelstudio"],
     "labelstudio-predictions": ["--format", "labelstudio", "--as", "predictions", "--images", "none"],
     "parquet": ["--format", "parquet"],
+    "sis-anime": ["--format", "sis-anime"],
 }
 
 _DATE = re.compile(rb'"year":\d+|"date_created":"[^"]*"')
@@ -74,6 +76,9 @@ def build_demo_store(root: Path) -> Path:
                         lr_convention=LR_CONVENTION) as ds:
         ingest(ds, raw, IngestConfig(format="index-folder", workers=0))
         split_dataset(ds, SplitConfig(seed=SEED), workers=0)
+        # a character per face, for sis-anime's class.txt (no other export writes characters)
+        for s in ds.samples():
+            ds.set_character([s.id], ("ichika", "nino", "miku")[int(s.name[5:9]) % 3])
     return store
 
 
@@ -480,6 +485,25 @@ EXPECTED: dict[str, dict[str, str]] = {
     "parquet": {
         "masks.parquet": "024423e1bc65ab414cc590841811592576a7050069d6cefda9c6256fa7529b86",
         "samples.parquet": "f5f94ab4cf98639cca22c9473b9b1edd2fec6825372b5caa89028cdcdcdc3734",
+    },    "sis-anime": {
+        "annotations/test/face_0007.png": "1800560dba0c14791ca6d4486d1eb2bc6f71141a17a4a6bf747f894eb34974e2",
+        "annotations/training/face_0000.png": "ffb4410c2bb32349f0ed9376b52d89818be3445f5ca8311cb7b4b7de73fe649f",
+        "annotations/training/face_0001.png": "6a9f7ea764a6bb53f8e2fb53457b1ab03f4dcca614b6fddedbf881842134b033",
+        "annotations/training/face_0002.png": "85920a1c51cb6505eb3f0d2355cda4a92089c4c92d4db6897f2263fcca127cc0",
+        "annotations/training/face_0003.png": "feeeb51cf0cf17fa9540964f3f1e7db21a08b17218c895fa9b4147ff25821cba",
+        "annotations/training/face_0005.png": "a3ddaf231fccd9330c4a001583e03ee458fbe016b4cac26536944161abf6d1ca",
+        "annotations/training/face_0006.png": "722e10addf2da2286114b67b449511ae161c9ee1fee8b16bffcae64cee57c145",
+        "annotations/validation/face_0004.png": "29d7bb3678cd1f74eef95250af21c33bbcd4e7050c13ba0f75d21fbc42c92f90",
+        "characters.json": "7eca3bfeb3cc607b2ec47f6f1c6bb558c3fcd3f0fccfe0d0ade1a15dbad5a8c9",
+        "class.txt": "42b584e53837e72e2ceb94826890b9ef3c91730dd4416457c9fe004e84fde0c8",
+        "images/test/face_0007.png": "4a6e345f5c429e760a44ee82a74f3370e2abcfd573f3e57b9af0101d1b757aa9",
+        "images/training/face_0000.png": "b29da3f9159864fdcbf8ed0d4b1b3f65bc51a2c480d2c02d23eccd398b3075aa",
+        "images/training/face_0001.png": "760d28bf91c52e148bb008ea437e342c09d1ff4efe71ab9f81f589860753792a",
+        "images/training/face_0002.png": "36e02811e928ac0958ee4b9b4ed3f356aa465ce7f2121edfd1a75641c95b40d4",
+        "images/training/face_0003.png": "5cc2ba3107bed4ee973c9f7cac5dee45b2d02b362f7da2c54dc0b0343eba24d0",
+        "images/training/face_0005.png": "7616eef37ba3de051260eeb9bf7711a69ac53c8faae5d956efefbc7670aa776d",
+        "images/training/face_0006.png": "a419f6255dc44f331a307cbccf0b6baf1b115b6dcc0b32077bd90e7962fe835a",
+        "images/validation/face_0004.png": "3acd48474d0ceb450a76d5e120aa08e7047af659b4c8a3c9a97e55b8833370d8",
     },
 }
 

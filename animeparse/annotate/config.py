@@ -5,12 +5,14 @@ out because an unpainted pixel already is background, and a painted "background"
 the lowest priority) and so do nothing. An ``ignore`` label paints the ignore index (255), which wins every
 overlap. With ``sam=True`` a ``<KeyPointLabels>`` / ``<RectangleLabels>`` pair (``smart="true"``) carries the
 clicks and boxes that prompt an interactive SAM backend; :mod:`.pull` drops their results, so a prompt left in an
-annotation never paints a class.
+annotation never paints a class. With ``characters`` a single-choice ``<Choices name="character">`` block lists the
+character ids (:mod:`.characters` pushes and pulls the choice).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
@@ -18,13 +20,15 @@ from xml.sax.saxutils import quoteattr
 from ..errors import LabelMapError
 from ..labelmap import LabelMap, builtin_labelmaps, load_labelmap
 
-__all__ = ["IMAGE_KEY", "BRUSH_CONTROL", "PROMPT_CONTROLS", "IGNORE_LABEL", "label_config", "config_labels",
-           "bundled_configs", "config_file_name", "unknown_config_labels", "write_bundled_configs"]
+__all__ = ["IMAGE_KEY", "BRUSH_CONTROL", "CHARACTER_CONTROL", "PROMPT_CONTROLS", "IGNORE_LABEL", "label_config",
+           "config_choices", "config_labels", "bundled_configs", "config_file_name", "unknown_config_labels",
+           "write_bundled_configs"]
 
 IMAGE_KEY = "image"  # task["data"]["image"]: the URL Label Studio shows
 BRUSH_CONTROL = "label"
 PROMPT_CONTROLS = ("sam_points", "sam_box")  # keypoint and box prompts for an interactive SAM backend
 IGNORE_LABEL = "ignore"
+CHARACTER_CONTROL = "character"  # <Choices name="character">: the sample's character id
 _WHITE = (255, 255, 255)
 _GREY = (127, 127, 127)
 
@@ -42,10 +46,11 @@ def _labels(labelmap: LabelMap) -> list[tuple[str, str]]:
     return out
 
 
-def label_config(labelmap: LabelMap, *, sam: bool = False) -> str:
+def label_config(labelmap: LabelMap, *, sam: bool = False, characters: Sequence[str] = ()) -> str:
     """The labelling config XML for ``labelmap`` (deterministic: the same map gives the same bytes).
 
-    ``sam`` adds the prompt controls (``smart`` KeyPointLabels and RectangleLabels with the same labels).
+    ``sam`` adds the prompt controls (``smart`` KeyPointLabels and RectangleLabels with the same labels);
+    ``characters`` (ids, in this order) adds a single-choice Choices block named ``character``.
     """
     labels = _labels(labelmap)
 
@@ -66,7 +71,21 @@ def label_config(labelmap: LabelMap, *, sam: bool = False) -> str:
     if sam:
         lines += block("KeyPointLabels", PROMPT_CONTROLS[0], ' smart="true"', ' smart="true"')
         lines += block("RectangleLabels", PROMPT_CONTROLS[1], ' smart="true"', ' smart="true"')
+    if characters:
+        lines.append(f'  <Choices name="{CHARACTER_CONTROL}" toName="{IMAGE_KEY}" choice="single" '
+                     'showInline="true">')
+        lines += [f"    <Choice value={quoteattr(c)}/>" for c in characters]
+        lines.append("  </Choices>")
     return "\n".join([*lines, "</View>", ""])
+
+
+def config_choices(xml: str) -> dict[str, list[str]]:
+    """Choice values per ``<Choices>`` control of a labelling config, by name."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as err:
+        raise LabelMapError(f"the project's labelling config is not valid XML ({err})") from err
+    return {e.get("name", ""): [c.get("value", "") for c in e.iter("Choice")] for e in root.iter("Choices")}
 
 
 def config_labels(xml: str) -> dict[str, list[str]]:

@@ -14,6 +14,8 @@ Rules, per task:
   an older annotation is kept out (``kept_newer``) unless ``force``. The same annotation, or the same pixels,
   write nothing, so a second pull changes nothing.
 - **Reviewed** samples are never changed without ``force`` (``kept_reviewed``).
+- **Character**: the choice in the latest live annotation's ``character`` Choices block becomes the sample's
+  character (:mod:`.characters`); no choice leaves it as it is.
 
 Each sample is committed on its own, so a pull that is interrupted is finished by running it again.
 """
@@ -37,6 +39,7 @@ from ..formats import labelstudio
 from ..formats.base import ClassNames, ReadOptions
 from ..fsutil import read_json
 from ..store import Dataset, MaskInput, MaskRecord
+from .characters import chosen_character
 from .client import Connection, LabelStudioError, ProjectInfo
 from .config import PROMPT_CONTROLS, config_labels
 
@@ -78,6 +81,7 @@ class PullReport:
     several: list[dict[str, Any]] = field(default_factory=list)  # sample_id, task_id, annotations, chosen
     unknown_tasks: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    characters_set: list[str] = field(default_factory=list)  # samples whose character the annotation changed
 
     def summary(self) -> dict[str, Any]:
         """Counts (lists become their lengths), plus the errors and the several-annotation tasks in full."""
@@ -130,6 +134,10 @@ def apply_export(ds: Dataset, tasks: Any, *, config: PullConfig, project: Projec
             continue
         sample_of[tid] = sid
         cleaned.append(_clean_task(task, Path(ds.sample(sid).image).name))
+        character = chosen_character(task)
+        if character is not None and ds.sample(sid).character != character:
+            ds.set_character([sid], character)
+            report.characters_set.append(sid)
     with tempfile.TemporaryDirectory(prefix="animeparse-ls-pull-") as tmp:
         # the reader looks the image up by the file name written into data.image: the store's own file
         src = Path(tmp) / "tasks.json"

@@ -24,8 +24,18 @@ from ..errors import AnimeparseError, StoreError
 from ..formats.lsrle import encode_mask_rle
 from ..labelmap import IGNORE_INDEX, LabelMap
 from ..store import Dataset, Sample, UnknownSelection
+from .characters import character_result, characters_for_config
 from .client import Connection, LabelStudioError, ProjectInfo, TaskInfo
-from .config import BRUSH_CONTROL, IGNORE_LABEL, IMAGE_KEY, config_labels, label_config, unknown_config_labels
+from .config import (
+    BRUSH_CONTROL,
+    CHARACTER_CONTROL,
+    IGNORE_LABEL,
+    IMAGE_KEY,
+    config_choices,
+    config_labels,
+    label_config,
+    unknown_config_labels,
+)
 
 __all__ = ["PushConfig", "PushReport", "push", "select_samples", "resolve_layer", "mask_to_results",
            "ensure_project", "IMAGE_MODES", "DOCUMENT_ROOT_ENV"]
@@ -33,9 +43,11 @@ __all__ = ["PushConfig", "PushReport", "push", "select_samples", "resolve_layer"
 log = logging.getLogger(__name__)
 
 IMAGE_MODES = ("upload", "local-files")
+CHARACTER_MODEL_VERSION = "character"  # the prediction that carries only the character choice (no mask layer)
 DOCUMENT_ROOT_ENV = "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"
 _UPLOADED = re.compile(r"^[0-9a-f]{8}-([0-9a-f]{16})\.[A-Za-z0-9]+$")  # Label Studio's "<8 hex>-<our file name>"
 Progress = Callable[[int, int | None], None]
+_ONLY = ("unlabeled", "labeled", "status:", "tag:", "split:", "character:", "hair_color:", "eye_color:", "skin_color:")
 
 
 @dataclass(frozen=True)
@@ -93,8 +105,9 @@ def push(ds: Dataset, conn: Connection, config: PushConfig, *, progress: Progres
     url_of: Callable[[Sample], str] | None = None
     if config.images == "local-files":
         url_of = _local_files_urls(ds, config.document_root)  # checked before anything is created
+    characters = characters_for_config(ds)
     project, report.project_created, report.config_updated = ensure_project(
-        conn, config.project, label_config(ds.labelmap, sam=config.sam_prompts), ds.labelmap)
+        conn, config.project, label_config(ds.labelmap, sam=config.sam_prompts, characters=characters), ds.labelmap)
     report.project_id = project.id
     if url_of is not None:
         report.storage_connected = conn.ensure_local_storage(project.id, (ds.root / "images").resolve())
@@ -119,6 +132,8 @@ def push(ds: Dataset, conn: Connection, config: PushConfig, *, progress: Progres
                                f"{lost[0]}); run the push again")
     if layer is not None and report.model_version is not None:
         _push_predictions(ds, conn, project, samples, tasks, layer, report.model_version, config, report)
+    elif any(s.character for s in samples):  # no mask layer to send: the characters go as their own prediction
+        _push_predictions(ds, conn, project, samples, tasks, None, CHARACTER_MODEL_VERSION, config, report)
     log.info("push to %s project %s: %s", conn.url, project.id, report)
     return report
 
@@ -148,10 +163,10 @@ def select_samples(ds: Dataset, *, only: tuple[str, ...] = (), limit: int | None
                    layer: str | None = None) -> list[Sample]:
     """Samples passing every ``only`` filter, lowest prelabel score first (then by id), at most ``limit``."""
     try:
-        chosen = ds.select(only, allowed=("unlabeled", "labeled", "status:", "tag:", "split:"))
+        chosen = ds.select(only, allowed=_ONLY)
     except UnknownSelection as err:
-        raise AnimeparseError(f"unknown --only filter {err.rule!r}; use unlabeled, labeled, status:NAME, tag:NAME "
-                              "or split:NAME") from None
+        raise AnimeparseError(f"unknown --only filter {err.rule!r}; use unlabeled, labeled, status:NAME, tag:NAME, "
+                              "split:NAME, character:NAME or hair_color:NAME (eye_color:, skin_color:)") from None
     if layer is not None:
         scores = {s.id: rec.score if (rec := ds.mask_record(s.id, layer)) else None for s in chosen}
         chosen.sort(key=lambda s: (scores[s.id] is None, scores[s.id] or 0.0, s.id))
@@ -198,7 +213,8 @@ def ensure_project(conn: Connection, title: str, xml: str, labelmap: LabelMap) -
                                "labels in Label Studio (Settings > Labeling Interface)")
     ours = set(config_labels(xml).get(BRUSH_CONTROL, []))
     theirs = {v for values in config_labels(project.label_config).values() for v in values}
-    if ours <= theirs:
+    our_choices = set(config_choices(xml).get(CHARACTER_CONTROL, []))
+    if ours <= theirs and our_choices <= set(config_choices(project.label_config).get(CHARACTER_CONTROL, [])):
         return project, False, False  # same labels: the user's own layout and extra controls stay
     conn.update_project(project.id, label_config=xml)
     return conn.project(project.id), False, True
@@ -251,22 +267,26 @@ def _tasks_by_sample(conn: Connection, project_id: int, ds: Dataset) -> tuple[di
 
 
 def _push_predictions(ds: Dataset, conn: Connection, project: ProjectInfo, samples: list[Sample],
-                      tasks: Mapping[str, TaskInfo], layer: str, model_version: str, config: PushConfig,
+                      tasks: Mapping[str, TaskInfo], layer: str | None, model_version: str, config: PushConfig,
                       report: PushReport) -> None:
+    """One prediction per sample: the ``layer`` mask's regions (None: none) and the character choice."""
     pending: list[dict[str, Any]] = []
     for sample in samples:
         task = tasks[sample.id]
         if model_version in task.model_versions:
             report.predictions_existing += 1
             continue
-        record = ds.mask_record(sample.id, layer)
-        mask = ds.read_mask(sample.id, layer)
-        if record is None or mask is None:
+        chosen = [character_result(sample.character)] if sample.character else []
+        record = ds.mask_record(sample.id, layer) if layer else None
+        mask = ds.read_mask(sample.id, layer) if layer else None
+        if layer is None and not chosen:
+            continue
+        if layer is not None and (record is None or mask is None):
             report.without_prelabel.append(sample.id)
             continue
-        prediction: dict[str, Any] = {"task": task.id, "model_version": model_version,
-                                      "result": mask_to_results(mask, ds.labelmap)}
-        if record.score is not None:
+        regions = mask_to_results(mask, ds.labelmap) if mask is not None else []
+        prediction: dict[str, Any] = {"task": task.id, "model_version": model_version, "result": regions + chosen}
+        if record is not None and record.score is not None:
             prediction["score"] = float(record.score)
         pending.append(prediction)
         if len(pending) >= config.batch_size:

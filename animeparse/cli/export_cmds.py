@@ -37,15 +37,19 @@ from .common import echo_table, engine_options, progress_bar
 @click.option("--as", "ls_as", type=click.Choice(["predictions", "annotations"]), default=None,
               help="labelstudio: regions as predictions or annotations (default: annotations for gt, else "
                    "predictions).")
+@click.option("--class-line", default="{stem} {index}", show_default=True,
+              help="sis-anime: the line class.txt gets per image ({stem}, {name}, {index}, {character}); the seed's "
+                   "exact format is not public.")
 @click.option("--workers", type=click.IntRange(0, 4096), default=None,
               help="Encoding processes (default: one per core; 0 = in the main process); with --engine ray, Ray "
                    "tasks in flight (default: the cluster's CPUs / --cpus-per-worker).")
 @engine_options(workers=False)
 def export_cmd(ds: Path, fmt: str, out: Path, layer: str | None, splits: tuple[str, ...], images: str,
                instances: bool, polygons: bool, include_background: bool, info: bool, palette_mode: str,
-               ls_as: str | None, workers: int | None, engine_config: EngineConfig) -> None:
+               ls_as: str | None, class_line: str, workers: int | None, engine_config: EngineConfig) -> None:
     """Export a store's masks to OUT as COCO, Danbooru-Parsing or AnimeCharacterParsing folders, CelebAMask-HQ
-    parts, index PNGs, LabelMe or Label Studio, or its manifest as Parquet tables.
+    parts, index PNGs, LabelMe, Label Studio or SIS-anime (with class.txt; prints K, the seed's --class_num), or its
+    manifest as Parquet tables.
 
     The store is only read (an export can run beside an ingest). OUT must be new or empty; nothing appears there
     until the export is complete.
@@ -57,11 +61,12 @@ def export_cmd(ds: Path, fmt: str, out: Path, layer: str | None, splits: tuple[s
       animeparse export my-ds --format labelstudio --layer prelabel/run1 --out exports/ls --images link
       animeparse export my-ds --format parquet --out exports/manifest
       animeparse export acp-ds --format anime-character-parsing --out exports/acp
+      animeparse export my-ds --format sis-anime --out exports/sis --split train --split val
       animeparse export /shared/my-ds --format coco --out /shared/exports/coco --engine ray --ray-address auto
     """
     config = ExportConfig(format=fmt, layer=layer, splits=tuple(splits), images=images, instances=instances,
                           polygons=polygons, include_background=include_background, info=info,
-                          palette_mode=palette_mode, ls_as=ls_as,
+                          palette_mode=palette_mode, ls_as=ls_as, class_line=class_line,
                           **({"workers": workers} if workers is not None and engine_config.engine == "local" else {}))
     engine_config.check()
     with Dataset.open(ds) as store, progress_bar(f"export {fmt}") as progress:

@@ -59,12 +59,16 @@ from .common import StageBars, engine_options
 @click.option("--near-dup-bits", type=click.IntRange(-1, MAX_NEAR_DUP_BITS), default=DEFAULT_NEAR_DUP_BITS,
               show_default=True, help="dHash bits (of 256) that may differ for near duplicates; -1 turns the check "
                                       "off.")
+@click.option("--character-from", default=None, metavar="dirname|regex:PATTERN|csv:FILE",
+              help="Each sample's character id: the image's folder name, a regex over its path in SRC (group "
+                   "'character' or 1), or a CSV with columns image,character[,name]. Default: from the layout "
+                   "(SIS-anime class.txt), else none.")
 @engine_options(workers=False)
 def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[str, ...], remap: str | None,
                source_labelmap: str | None, palette: Path | None, resize_masks: str | None, alpha_threshold: int,
                images_dir: Path | None,
                crop_faces: Path | None, crop_margin: float, recursive: bool, on_error: str, strict: bool,
-               report_path: Path | None, workers: int | None, near_dup_bits: int,
+               report_path: Path | None, workers: int | None, near_dup_bits: int, character_from: str | None,
                engine_config: EngineConfig) -> None:
     """Add images and their labels from SRC to a store: checked, deduplicated, resumable.
 
@@ -77,6 +81,7 @@ def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[s
       animeparse ingest export.json --into my-ds --images uploads/ --report ingest.json
       animeparse ingest CelebAMask-HQ/ --into my-ds --resize-masks nearest --on-error skip
       animeparse ingest AnimeCharacterParsing/ --into acp-ds --source-labelmap anime-character-parsing-13
+      animeparse ingest quintuplets/ --into my-ds --character-from dirname
       animeparse ingest /shared/danbooru/ --into /shared/my-ds --engine ray --ray-address auto
     """
     engine_config.check()
@@ -92,7 +97,7 @@ def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[s
                            alpha_threshold=alpha_threshold, images_dir=images_dir, crop_faces=crop_faces,
                            crop_margin=crop_margin, recursive=recursive, source_labelmap=source_labelmap)
         config = IngestConfig(format=fmt, split=split, on_error=on_error, strict=strict, read=read,
-                              remap=remap_table, near_dup_bits=near_dup_bits,
+                              remap=remap_table, near_dup_bits=near_dup_bits, character_from=character_from,
                               **({"workers": workers} if workers is not None else {}))
         if fmt == "auto":
             scores = detect_scores(src)

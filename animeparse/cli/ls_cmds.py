@@ -74,18 +74,25 @@ def ls_group() -> None:
               help="Bundled label map name or a label map JSON file (a store's labelmap.json works).")
 @click.option("--sam", is_flag=True, help="Add the KeyPointLabels/RectangleLabels prompt controls for an "
                                           "interactive SAM backend.")
-def config_cmd(labelmap_name: str, sam: bool) -> None:
+@click.option("--characters", default=None, metavar="ID,ID,...|STORE",
+              help="Add a single-choice 'character' Choices block: these ids, or a store's declared characters "
+                   "(else every character it knows).")
+def config_cmd(labelmap_name: str, sam: bool, characters: str | None) -> None:
     """Print the Label Studio labelling config (XML) for a label map.
 
     \b
     Example:
       animeparse ls config --labelmap danbooru-parsing > config.xml
       animeparse ls config --labelmap my-ds/labelmap.json --sam
+      animeparse ls config --labelmap my-ds/labelmap.json --characters my-ds
+      animeparse ls config --characters ichika,nino,miku,yotsuba,itsuki
     """
+    from ..annotate.characters import character_ids
     from ..annotate.config import label_config
     from ..labelmap import load_labelmap
 
-    click.echo(label_config(load_labelmap(labelmap_name), sam=sam), nl=False)
+    ids = character_ids(characters) if characters else []
+    click.echo(label_config(load_labelmap(labelmap_name), sam=sam, characters=ids), nl=False)
 
 
 @ls_group.command("push")
@@ -95,8 +102,8 @@ def config_cmd(labelmap_name: str, sam: bool) -> None:
               help="Prelabel layer sent as predictions (model_version = RUN). Default: the store's only prelabel "
                    "layer; 'none' sends no predictions.")
 @click.option("--only", multiple=True, metavar="FILTER",
-              help="Push only samples that pass: unlabeled (no gt yet), labeled, status:NAME, tag:NAME, split:NAME. "
-                   "Repeat to combine (all must hold).")
+              help="Push only samples that pass: unlabeled (no gt yet), labeled, status:NAME, tag:NAME, split:NAME, "
+                   "character:NAME, hair_color:NAME. Repeat to combine (all must hold).")
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="At most N samples, lowest prelabel score first.")
 @click.option("--images", type=click.Choice(IMAGE_MODES), default="upload", show_default=True,

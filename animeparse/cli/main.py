@@ -124,6 +124,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 def _register() -> None:
     from . import (
+        character_cmds,
         demo_cmds,
         export_cmds,
         ingest_cmd,
@@ -136,8 +137,8 @@ def _register() -> None:
         view_cmds,
     )
 
-    for module in (store_cmds, ingest_cmd, qa_cmds, stats_cmds, prelabel_cmds, ls_cmds, pseudo_cmds, export_cmds,
-                   view_cmds, demo_cmds):
+    for module in (store_cmds, ingest_cmd, character_cmds, qa_cmds, stats_cmds, prelabel_cmds, ls_cmds, pseudo_cmds,
+                   export_cmds, view_cmds, demo_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

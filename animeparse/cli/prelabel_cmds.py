@@ -75,7 +75,8 @@ def _device(device: str, gpu: bool) -> str:
               help="A parser run id of this store, a parser.pt, or a face-parsing BiSeNet state dict (default: the "
                    "newest finished parser run).")
 @click.option("--only", default="unlabeled", show_default=True, metavar="SELECTION",
-              help="Which samples: unlabeled (no gt), all, low-confidence, tag:NAME or split:NAME.")
+              help="Which samples: unlabeled (no gt), all, low-confidence, tag:NAME, split:NAME, character:NAME or "
+                   "hair_color:NAME.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="At most N samples this time.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Images per parser / SAM encoder pass.")

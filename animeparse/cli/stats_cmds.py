@@ -25,10 +25,13 @@ _DEFAULT_NAMES = ("train", "val", "test")
 @click.option("--force", is_flag=True, help="Replace the contents of a non-empty --out folder.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
               help="Mask-reading processes (default: one per core; 0 = none).")
+@click.option("--attributes/--no-attributes", default=True, show_default=True,
+              help="Tabulate face attributes and hair/eye/skin colours (stored by animeparse attributes; others "
+                   "are computed, reading their images).")
 def stats_cmd(directory: Path, out: Path, layer: str, splits: tuple[str, ...], fmt: str, force: bool,
-              workers: int | None) -> None:
-    """Class pixel shares, presence, mask areas, image sizes and split counts of a store, as CSV, PNG plots
-    and a one-page summary.
+              workers: int | None, attributes: bool) -> None:
+    """Class pixel shares, presence, mask areas, image sizes, split counts, samples and class shares per
+    character, and hair/eye/skin colours of a store, as CSV, PNG plots and a one-page summary.
 
     \b
     Example:
@@ -41,7 +44,8 @@ def stats_cmd(directory: Path, out: Path, layer: str, splits: tuple[str, ...], f
         # refused before any mask is read, not after minutes of work; write_report checks again
         raise AnimeparseError("output folder is not empty; choose another or pass --force to replace it", path=out)
     with Dataset.open(directory) as ds, progress_bar("read masks", total=len(ds)) as progress:
-        stats = compute_stats(ds, layer=layer, splits=splits or None, progress=progress, workers=workers)
+        stats = compute_stats(ds, layer=layer, splits=splits or None, progress=progress, workers=workers,
+                              attributes=attributes)
     report = write_report(stats, out, fmt, force=force)
     click.echo(f"{stats.samples} samples, {stats.labelled} with a {layer!r} mask, splits: "
                f"{', '.join(stats.splits) or '(none)'}")
@@ -63,9 +67,11 @@ def _ratios(_ctx: click.Context, _param: click.Parameter, text: str) -> tuple[fl
 @click.option("--names", default=None, help="Split names, one per ratio (default: train,val,test; or train,val "
                                             "for two ratios).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed and store, same split.")
-@click.option("--group", "groups", multiple=True, metavar="near-duplicates|source|tag:NAME",
+@click.option("--group", "groups", multiple=True, metavar="near-duplicates|source|tag:NAME|character|hair_color",
               help="Keep these groups in one split; repeatable. Near duplicates are always kept together; source: "
-                   "crops of one picture, else samples from one folder; tag:NAME: samples sharing a tag NAME:value.")
+                   "crops of one picture, else samples from one folder; tag:NAME: samples sharing a tag NAME:value; "
+                   "character: samples of one character; hair_color, eye_color, skin_color: samples whose mask "
+                   "gives the same colour name.")
 @click.option("--keep-fixed/--reassign-fixed", default=True, show_default=True,
               help="Keep fixed samples (tag split-fixed, or a split other than train not set by an earlier split "
                    "run) where they are, or place them like the others.")
@@ -82,6 +88,7 @@ def split_cmd(directory: Path, ratios: tuple[float, ...], names: str | None, see
     Example:
       animeparse split my-ds --ratios 0.8,0.1,0.1 --seed 0 --dry-run
       animeparse split my-ds --ratios 0.9,0.1 --names train,val --group source
+      animeparse split my-ds --ratios 0.8,0.2 --names train,val --group character
     """
     from ..stats.split import SplitConfig, split_dataset
 

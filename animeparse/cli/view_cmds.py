@@ -47,7 +47,7 @@ def _can_open_browser() -> bool:
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-@click.group("view", cls=RunOrSubcommand, usage=["[OPTIONS] DS", "|", "pull-tags", "[OPTIONS] DS"],
+@click.group("view", cls=RunOrSubcommand, usage=["[OPTIONS] DS", "|", "pull-tags|pull-characters", "[OPTIONS] DS"],
              stray_words="subcommand")
 @click.argument("ds_path", metavar="DS", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--layer", "layers", multiple=True, metavar="LAYER",
@@ -163,6 +163,36 @@ def pull_tags_cmd(ds_path: Path, db_dir: Path | None, name: str | None, as_json:
     if result.not_in_store:
         click.echo(f"  {len(result.not_in_store)} samples of the mirror are no longer in the store (run view to "
                    "drop them)")
+
+
+@view_cmd.command("pull-characters")
+@click.argument("ds_path", metavar="DS", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--db-dir", type=click.Path(path_type=Path, file_okay=False), envvar="ANIMEPARSE_FIFTYONE_DB_DIR",
+              default=None, help=_DB_DIR_HELP)
+@click.option("--name", default=None, help="FiftyOne dataset name, as given to 'view'. [default: as 'view']")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def pull_characters_cmd(ds_path: Path, db_dir: Path | None, name: str | None, as_json: bool) -> None:
+    """Write the characters edited in the FiftyOne app (the 'character' field's label) into the store.
+
+    A sample whose label differs from what the last sync showed gets it; a cleared label clears it.
+
+    \b
+    Example:
+      animeparse view pull-characters my-ds
+    """
+    from ..store import Dataset
+    from ..view import FiftyOneDB, pull_characters
+
+    Dataset.open(ds_path).close()  # a wrong path fails at once, before MongoDB starts
+    with _sigterm_as_exit(), FiftyOneDB(db_dir) as db:
+        result = pull_characters(ds_path, db, name=name)
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
+        return
+    echo_table([("dataset", result["name"]), ("samples changed", len(result["changed"]))],
+               title=f"pulled characters from FiftyOne into {ds_path}")
+    for sid, (old, new) in result["changed"].items():
+        click.echo(f"  {sid}: {old or '(none)'} -> {new or '(none)'}")
 
 
 COMMANDS = [view_cmd]

@@ -54,7 +54,8 @@ _UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
 class ExportResult:
     """What an export wrote: ``out`` (the finished folder), ``samples`` exported, ``by_split`` counts,
     ``annotations`` (COCO annotations, Label Studio regions; 0 for folder formats), ``files`` written and
-    ``warnings`` (what was lossy, images copied where a link was asked for)."""
+    ``warnings`` (what was lossy, images copied where a link was asked for); ``class_num``: sis-anime's number of
+    characters (the seed's ``--class_num``), None for other formats."""
 
     out: Path
     format: str
@@ -63,6 +64,7 @@ class ExportResult:
     annotations: int
     files: int
     warnings: tuple[str, ...]
+    class_num: int | None = None
 
 
 def check_config(config: ExportConfig) -> ModuleType:
@@ -145,7 +147,8 @@ def plan_jobs(ds: Dataset, config: ExportConfig, module: ModuleType) -> list[Sam
         used.add(stem.casefold())
         job = SampleJob(index=index, sample_id=s.id, name=s.name, stem=stem, ext=os.path.splitext(s.image)[1].lower(),
                         split=s.split, width=s.width, height=s.height, image_src=os.path.join(root, s.image),
-                        mask_src=os.path.join(root, record.path) if record is not None else "")
+                        mask_src=os.path.join(root, record.path) if record is not None else "",
+                        character=s.character)
         jobs.append(replace(job, image_out=module.image_relpath(job, config)))
     return jobs
 
@@ -182,7 +185,8 @@ def export(ds: Dataset, out: Path | str, config: ExportConfig, *, progress: Prog
     with executor.open(ds.root):
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        ctx = WorkContext(config=config, labelmap=ds.labelmap, root=str(tmp), store_name=ds.card.name)
+        ctx = WorkContext(config=config, labelmap=ds.labelmap, root=str(tmp), store_name=ds.card.name,
+                          characters=tuple((c.id, c.name) for c in ds.characters()))
         return _export_jobs(out, tmp, ctx, module, jobs, run, progress)
 
 
@@ -220,7 +224,7 @@ def _export_jobs(out: Path, tmp: Path, ctx: WorkContext, module: ModuleType, job
         by_split[j.split] = by_split.get(j.split, 0) + 1
     return ExportResult(out=out, format=config.format, samples=len(jobs), by_split=by_split,
                         annotations=counts.get("annotations", 0), files=counts.get("files", 0),
-                        warnings=tuple(warnings))
+                        warnings=tuple(warnings), class_num=counts.get("class_num"))
 
 
 def _export_manifest(ds: Dataset, out: Path, config: ExportConfig, module: ModuleType,
@@ -285,4 +289,6 @@ def describe(result: ExportResult) -> list[tuple[str, Any]]:
     """Rows for the CLI's summary table."""
     return [("format", result.format), ("samples", result.samples),
             ("by split", ", ".join(f"{k} {v}" for k, v in sorted(result.by_split.items()))),
-            ("annotations", result.annotations), ("files", result.files), ("out", result.out)]
+            ("annotations", result.annotations), ("files", result.files), ("out", result.out),
+            *([("class_num", f"{result.class_num} (characters; the seed's --class_num)")]
+              if result.class_num is not None else [])]

@@ -21,6 +21,7 @@ from . import (
     labelstudio,
     palette,
     parquet,
+    sis_anime,
 )
 from .base import FormatSpec
 
@@ -39,6 +40,7 @@ FORMATS: dict[str, ModuleType] = {
     "celebamask": celebamask,
     "images": images,
     "parquet": parquet,
+    "sis-anime": sis_anime,
 }
 READERS: dict[str, ModuleType] = {name: mod for name, mod in FORMATS.items() if mod.FORMAT.reads}
 WRITERS: dict[str, ModuleType] = {name: mod for name, mod in FORMATS.items() if mod.FORMAT.writes}

@@ -71,7 +71,8 @@ class Item:
 
     The mask comes one of three ways: ``mask_hw`` (HxW uint8 ids of the target label map, built by the reader
     from annotations), ``mask_path`` (an index or colour-coded PNG that a worker decodes, per ``mask_kind``), or
-    neither (unlabelled). ``crop_xyxy`` cuts image and mask identically. ``error`` is set instead of raising when
+    neither (unlabelled). ``character``: the character the layout says the image shows. ``crop_xyxy`` cuts image
+    and mask identically. ``error`` is set instead of raising when
     the reader can go on with the next item.
     """
 
@@ -85,6 +86,7 @@ class Item:
     crop_xyxy: tuple[int, int, int, int] | None = None
     meta: Mapping[str, object] = field(default_factory=dict)
     error: Exception | None = None
+    character: str | None = None  # the character id the layout names (SIS-anime class.txt), None = none
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ class ExportConfig:
     with the date). ``palette_mode``: index-png masks as ``l`` (greyscale, default), ``p`` (palette) or, for the
     ``palette`` reader (not on the command line), ``rgb`` (the label map's colours). ``ls_as``: Label Studio
     ``predictions`` or ``annotations`` (None: annotations for ``gt``, predictions for other layers).
+    ``class_line``: sis-anime only, the line ``class.txt`` gets per image (``{stem}``, ``{name}`` = the image's file
+    name, ``{index}`` = the character index, ``{character}`` = its id).
     ``workers``: processes (0 = in this process). ``chunk``: samples per worker task.
     """
 
@@ -64,6 +66,7 @@ class ExportConfig:
     info: bool = False
     palette_mode: str = "l"
     ls_as: str | None = None
+    class_line: str = "{stem} {index}"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     chunk: int = 8
 
@@ -74,7 +77,8 @@ class SampleJob:
 
     ``index``: 0-based position in the export (samples sorted by id); ``stem``: a file stem unique in the export;
     ``ext``: the stored image's extension (``.png``); ``image_src``/``mask_src``: absolute paths in the store
-    (the mask is the store's P-mode index PNG); ``image_out``: where the image goes, relative to the export root.
+    (the mask is the store's P-mode index PNG); ``image_out``: where the image goes, relative to the export root;
+    ``character``: the sample's character id (None: not set).
     """
 
     index: int
@@ -88,17 +92,20 @@ class SampleJob:
     image_src: str
     mask_src: str
     image_out: str = ""
+    character: str | None = None
 
 
 @dataclass(frozen=True)
 class WorkContext:
     """What every worker needs, pickled once per worker process. ``root``: the export's temp folder;
-    ``store_name``: the dataset's name (for the COCO ``info`` block)."""
+    ``store_name``: the dataset's name (for the COCO ``info`` block); ``characters``: the store's character ids and
+    display names (for sis-anime's characters.json)."""
 
     config: ExportConfig
     labelmap: LabelMap
     root: str
     store_name: str = ""
+    characters: tuple[tuple[str, str], ...] = ()  # (id, display name) of the store's characters
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from ..fsutil import TMP_SUFFIX
 from ..labelmap import IGNORE_INDEX, Remap
 from ..parallel import executor_for
 from ..store import Dataset, PreparedSample, new_run_id
+from .characters import CharacterRule, apply_rule, parse_character_rule
 from .neardup import DEFAULT_NEAR_DUP_BITS, NearDupIndex
 from .report import Finding, IngestError, IngestReport
 from .worker import WorkerContext, prepare_item
@@ -52,7 +53,8 @@ class IngestConfig:
     ``on_error``: ``fail`` (any refused item refuses the run, nothing written) or ``skip`` (add the good items).
     ``strict``: warnings refuse the run too. ``remap``: a table applied to index masks (``--remap``).
     ``near_dup_bits``: dHash Hamming distance for near duplicates (-1 turns the check off). ``workers``: processes
-    for decoding (0 = in this process).
+    for decoding (0 = in this process). ``character_from``: where each sample's character id comes from
+    (``dirname``, ``regex:PATTERN``, ``csv:FILE``; :mod:`.characters`), None: from the layout, if it names one.
     """
 
     format: str = "auto"
@@ -63,6 +65,7 @@ class IngestConfig:
     remap: Remap | None = None
     near_dup_bits: int = DEFAULT_NEAR_DUP_BITS
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    character_from: str | None = None
 
 
 def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), *,
@@ -88,12 +91,13 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
     if name not in READERS:
         raise FormatError(f"unknown format {name!r}; use one of {', '.join(READERS)}", path=src)
     read = _source_labelmap(ds, config)
+    rule = parse_character_rule(config.character_from) if config.character_from else None
     log.info("%s: reading as %s", src, name)
     # the run row is written only once the run is accepted: a refused ingest leaves the store byte-identical
     run_id = new_run_id("import")
     params = {"src": str(src), "format": name, "split": config.split, "on_error": config.on_error,
               "strict": config.strict, "resize_masks": config.read.resize_masks, "map": dict(config.read.class_map),
-              "remap": config.remap.source if config.remap else None}
+              "remap": config.remap.source if config.remap else None, "character_from": config.character_from}
     report = IngestReport(run_id=run_id, format=name, source=str(src))
     spool = ds.root / f".ingest-{run_id}{TMP_SUFFIX}"
     staging = ds.root / f".staging-{run_id}{TMP_SUFFIX}"
@@ -109,7 +113,7 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
                                 split=config.split, id_lut=_id_lut(ds, config), colours=_colours(ds, config.read),
                                 staging=str(staging))
             groups = _check(ds, src, name, config, ctx, report, spool, executor,
-                            progress("check") if progress else None)
+                            progress("check") if progress else None, rule)
         refuse = bool(report.refused and config.on_error == "fail")
         refuse = refuse or bool(config.strict and (report.refused or report.count("warning")))
         if refuse:
@@ -118,6 +122,10 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
         ds.start_run("import", params=params, run_id=run_id)
         try:
             _commit(ds, spool, groups, report, run_id, progress("commit") if progress else None)
+            names = dict(getattr(READERS[name], "character_names", lambda _src: {})(src))
+            names.update(rule.names if rule is not None else {})
+            if names:  # display names the layout (characters.json) or the --character-from CSV gives
+                ds.name_characters(names)
         except BaseException as err:
             ds.finish_run(run_id, status="failed", summary={"added": report.added, "error": str(err)[:500]})
             raise
@@ -132,7 +140,8 @@ def ingest(ds: Dataset, src: Path | str, config: IngestConfig = IngestConfig(), 
 
 
 def _check(ds: Dataset, src: Path, name: str, config: IngestConfig, ctx: WorkerContext, report: IngestReport,
-           spool: Path, executor: Executor, progress: Progress | None) -> dict[str, str]:
+           spool: Path, executor: Executor, progress: Progress | None,
+           rule: CharacterRule | None = None) -> dict[str, str]:
     """Phase 1: prepare every item, record findings, spool the new samples; return near-dup group updates."""
     existing = {s.id for s in ds.samples()}
     index = NearDupIndex(config.near_dup_bits)
@@ -140,6 +149,8 @@ def _check(ds: Dataset, src: Path, name: str, config: IngestConfig, ctx: WorkerC
     groups: dict[str, str] = {}
     in_run: set[str] = set()
     items = READERS[name].read(src, labelmap=ds.labelmap, options=ctx.options)
+    if rule is not None:
+        items = (apply_rule(rule, i, src) for i in items)
     # results closed before the staging folder is removed: no worker may still be writing into it
     with open(spool, "wb") as out, contextlib.closing(_prepare(executor, items, ctx)) as results:
         for item, prepared, findings in results:

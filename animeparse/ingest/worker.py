@@ -129,7 +129,7 @@ def prepare_item(item: Item, ctx: WorkerContext) -> tuple[PreparedSample | None,
         prepared = prepare_sample(item.image_path, labelmap=ctx.labelmap, masks=masks, name=item.name,
                                   source=str(item.image_path), split=ctx.split or item.split or "train",
                                   meta=dict(item.meta), crop_xyxy=item.crop_xyxy, pixels=pixels,
-                                  file_bytes=file_bytes)
+                                  file_bytes=file_bytes, character=item.character)
         if mask is not None:
             suspect = suspect_label_order(mask, ctx.labelmap, prepared.class_counts)
             if suspect:

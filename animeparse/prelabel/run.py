@@ -56,7 +56,8 @@ Progress = Callable[[int, int | None], None]
 SAM_CHOICES = ("auto", "vit_h", "vit_l", "vit_b", "none")
 MODES = ("prompt", "everything")
 # the selection terms --only takes (one at a time)
-_ONLY_TERMS = ("all", "unlabeled", "low-confidence", "tag:", "split:")
+_ONLY_TERMS = ("all", "unlabeled", "low-confidence", "tag:", "split:", "character:", "hair_color:", "eye_color:",
+               "skin_color:")
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,8 @@ def select_samples(ds: Dataset, only: str, *, low_confidence_below: float = 0.7)
     try:
         return ds.select([only], allowed=_ONLY_TERMS, low_confidence_below=low_confidence_below)
     except UnknownSelection:
-        raise AnimeparseError(f"--only {only!r}: use all, unlabeled, low-confidence, tag:NAME or split:NAME") from None
+        raise AnimeparseError(f"--only {only!r}: use all, unlabeled, low-confidence, tag:NAME, split:NAME, "
+                              "character:NAME or hair_color:NAME (eye_color:, skin_color:)") from None
 
 
 def _resolve_sam(config: PrelabelConfig, device: torch.device, *, prefer_gpu: bool) -> SamEngine | None:

@@ -14,6 +14,7 @@ Every check, code, severity and threshold is listed in docs/validate.md.
 
 from __future__ import annotations
 
+from .characters import check_characters
 from .config import QAConfig, load_config
 from .dupes import check_duplicates
 from .findings import Finding, QAReport, Severity
@@ -42,5 +43,6 @@ STORE_CHECKS = {
     "duplicates": check_duplicates,
     "lr_convention": check_lr_convention,
     "layers": check_layers,
+    "characters": check_characters,
 }
 CHECKS = {**SAMPLE_CHECKS, **STORE_CHECKS}

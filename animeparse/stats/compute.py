@@ -17,6 +17,8 @@ import pandas as pd
 from ..errors import StoreError
 from ..labelmap import LabelMap
 from ..store import Dataset, Sample
+from .attributes import ATTRIBUTE_COLUMNS, attribute_table
+from .groups import character_table, colour_table
 from .histograms import Progress, mask_histograms
 
 __all__ = ["AREA_PERCENTILES", "DatasetStats", "compute_stats", "order_splits"]
@@ -40,6 +42,11 @@ class DatasetStats:
     - ``split_presence``: per class ``id, name`` then ``<split>_samples, <split>_presence`` for each split.
     - ``sample_pixels``: one row per labelled sample: ``sample_id, split, width, height``, then pixels per class
       (columns named by class, ``ignore`` last).
+    - ``characters``: per character id (``(none)`` last): ``character, name, samples, labelled, pixels``, then each
+      class's share of the character's labelled pixels (:func:`.groups.character_table`).
+    - ``attributes``: per labelled sample, ``sample_id, split, character`` and the attributes computed from its
+      mask (:mod:`.attributes`; boxes and points as JSON lists); empty when not asked for.
+    - ``colour_counts``: ``role, color, samples, share`` over ``attributes`` (:func:`.groups.colour_table`).
     """
 
     store: str
@@ -55,6 +62,9 @@ class DatasetStats:
     split_counts: pd.DataFrame
     split_presence: pd.DataFrame
     sample_pixels: pd.DataFrame
+    characters: pd.DataFrame
+    attributes: pd.DataFrame
+    colour_counts: pd.DataFrame
 
 
 def order_splits(names: Iterable[str]) -> list[str]:
@@ -65,8 +75,12 @@ def order_splits(names: Iterable[str]) -> list[str]:
 
 
 def compute_stats(ds: Dataset, *, layer: str = "gt", splits: Iterable[str] | None = None,
-                  progress: Progress | None = None, workers: int | None = None) -> DatasetStats:
+                  progress: Progress | None = None, workers: int | None = None,
+                  attributes: bool = True) -> DatasetStats:
     """Read every selected sample's mask in ``layer`` once (on ``workers`` processes) and tabulate it.
+
+    ``attributes``: also tabulate the face attributes and colours (stored ones where current; the others are
+    computed here from image and mask, which reads every such image once: ``animeparse attributes DS`` stores them).
 
     ``splits``: only samples in these splits (default all); a name no sample carries raises StoreError listing the
     store's splits. ``progress(done, total)`` follows the masks read.
@@ -86,6 +100,8 @@ def compute_stats(ds: Dataset, *, layer: str = "gt", splits: Iterable[str] | Non
     if not labelled:
         log.warning("%s: no sample has a %r mask; the class tables are empty", ds.root, layer)
     split_of = np.array([s.split for s in labelled], dtype=object)
+    attrs = _attributes(ds, labelled, layer) if attributes else \
+        pd.DataFrame(columns=["sample_id", "split", "character", *ATTRIBUTE_COLUMNS])
     return DatasetStats(
         store=str(ds.root), labelmap=f"{ds.labelmap.name} v{ds.labelmap.version}", layer=layer,
         splits=tuple(split_names), samples=len(samples), labelled=len(labelled),
@@ -95,7 +111,17 @@ def compute_stats(ds: Dataset, *, layer: str = "gt", splits: Iterable[str] | Non
         image_sizes=_size_table(samples),
         split_counts=_split_table(samples, split_names, split_of, pixels),
         split_presence=_split_presence(ids, names, split_names, split_of, pixels),
-        sample_pixels=_sample_table(labelled, names, pixels))
+        sample_pixels=_sample_table(labelled, names, pixels),
+        characters=character_table(samples, labelled, names, pixels, {c.id: c.name for c in ds.characters()}),
+        attributes=attrs, colour_counts=colour_table(attrs))
+
+
+def _attributes(ds: Dataset, labelled: list[Sample], layer: str) -> pd.DataFrame:
+    table = attribute_table(ds, [s.id for s in labelled], layer=layer)
+    by_id = {s.id: s for s in labelled}
+    table.insert(1, "split", [by_id[sid].split for sid in table["sample_id"]])
+    table.insert(2, "character", [by_id[sid].character for sid in table["sample_id"]])
+    return table
 
 
 def _select(ds: Dataset, splits: Iterable[str] | None) -> list[Sample]:

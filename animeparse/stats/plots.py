@@ -126,6 +126,42 @@ def split_presence_plot(stats: DatasetStats) -> Figure:
     return fig
 
 
+def character_plot(stats: DatasetStats) -> Figure:
+    """Samples per character, labelled ones darker."""
+    table = stats.characters
+    fig, ax = _figure(len(table))
+    y = np.arange(len(table))
+    ax.barh(y, table["samples"].to_numpy(), color="#b0c4de", edgecolor=_EDGE, linewidth=0.6, label="samples")
+    ax.barh(y, table["labelled"].to_numpy(), color="#4682b4", edgecolor=_EDGE, linewidth=0.6, label="labelled")
+    ax.set_yticks(y, [f"{c} ({n})" if n else str(c) for c, n in zip(table["character"], table["name"])])
+    ax.invert_yaxis()
+    ax.set_xlabel("samples")
+    ax.set_title(f"Samples per character ({len(table)} rows)")
+    if len(table):
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+def colour_plot(stats: DatasetStats) -> Figure:
+    """Samples per colour name, one group of bars per role (hair, eye, skin), each bar in its palette colour."""
+    from .attributes import PALETTE
+
+    table = stats.colour_counts
+    fig, ax = _figure(len(table))
+    y = np.arange(len(table))
+    colours = [_rgb(PALETTE[c]) if c in PALETTE else (1.0, 1.0, 1.0) for c in table["color"]]
+    ax.barh(y, table["samples"].to_numpy(), color=colours, edgecolor=_EDGE, linewidth=0.6)
+    ax.set_yticks(y, [f"{r}: {c}" for r, c in zip(table["role"], table["color"])])
+    ax.invert_yaxis()
+    ax.set_xlabel("samples")
+    ax.set_title(f"Colours from the masks ({len(stats.attributes)} samples)")
+    if not len(table):
+        ax.text(0.5, 0.5, "no attributes", ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
 def _plotted_classes(classes: pd.DataFrame) -> pd.DataFrame:
     """Every label-map class; the ignore row only when some ignore pixels exist."""
     return classes[(classes["name"] != "ignore") | (classes["pixels"] > 0)].reset_index(drop=True)
@@ -137,6 +173,8 @@ PLOTS: dict[str, Callable[[DatasetStats], Figure]] = {
     "class_area.png": area_plot,
     "image_sizes.png": image_size_plot,
     "split_presence.png": split_presence_plot,
+    "characters.png": character_plot,
+    "attribute_colours.png": colour_plot,
 }
 
 

@@ -7,6 +7,7 @@ a run killed half way) never sees a partial report.
 from __future__ import annotations
 
 import html
+import json
 import math
 import os
 import shutil
@@ -32,6 +33,9 @@ CSV_FILES = {
     "splits.csv": "split_counts",
     "split_presence.csv": "split_presence",
     "sample_pixels.csv": "sample_pixels",
+    "characters.csv": "characters",
+    "attributes.csv": "attributes",
+    "colours.csv": "colour_counts",
 }
 
 
@@ -66,6 +70,8 @@ def write_report(stats: DatasetStats, out: Path | str, fmt: str = "html", *, for
         csv = []
         for name, attr in CSV_FILES.items():
             frame: pd.DataFrame = getattr(stats, attr)
+            if attr == "attributes":  # boxes and points as JSON lists in one cell each
+                frame = frame.map(lambda v: json.dumps(v) if isinstance(v, list) else v)
             frame.to_csv(tmp / name, index=False, lineterminator="\n")
             csv.append(name)
         plots = [p.name for p in write_plots(stats, tmp)]
@@ -105,6 +111,8 @@ _CAPTIONS = {
     "class_area.png": "Pixels per sample, per class",
     "image_sizes.png": "Image sizes",
     "split_presence.png": "Class presence by split",
+    "characters.png": "Samples per character",
+    "attribute_colours.png": "Hair, eye and skin colour names (from the masks)",
 }
 
 
@@ -130,6 +138,9 @@ def _sections(stats: DatasetStats) -> list[tuple[str, pd.DataFrame, str]]:
          "class_areas.csv"),
         ("Class presence by split", stats.split_presence, "split_presence.csv"),
         ("Image sizes (most common first)", stats.image_sizes.head(20), "image_sizes.csv"),
+        ("Characters (samples, and each class's share of the character's labelled pixels)", stats.characters,
+         "characters.csv"),
+        ("Colours computed from the masks (hair, eye, skin)", stats.colour_counts, "colours.csv"),
     ]
 
 
@@ -151,7 +162,9 @@ def _html(stats: DatasetStats, plots: list[str]) -> str:
     for name in plots:
         caption = esc(_CAPTIONS.get(name, name))
         parts.append(f'<figure><img src="{name}" alt="{caption}"><figcaption>{caption}</figcaption></figure>')
-    parts.append('<p>Per-sample pixel counts: <a href="sample_pixels.csv">sample_pixels.csv</a>.</p>')
+    parts.append('<p>Per-sample pixel counts: <a href="sample_pixels.csv">sample_pixels.csv</a>; per-sample face '
+                 'attributes (box, eye / nose / mouth centres, colours): <a href="attributes.csv">attributes.csv</a>.'
+                 '</p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -174,5 +187,6 @@ def _markdown(stats: DatasetStats, plots: list[str]) -> str:
     parts += ["", "## Plots", ""]
     for name in plots:
         parts += [f"![{_CAPTIONS.get(name, name)}]({name})", ""]
-    parts.append("Per-sample pixel counts: [sample_pixels.csv](sample_pixels.csv).")
+    parts.append("Per-sample pixel counts: [sample_pixels.csv](sample_pixels.csv); per-sample face attributes (box, "
+                 "eye / nose / mouth centres, colours): [attributes.csv](attributes.csv).")
     return "\n".join(parts) + "\n"

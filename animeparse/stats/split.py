@@ -25,6 +25,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,8 @@ __all__ = ["AUTO_TAG", "DEFAULT_SPLIT", "FIXED_TAG", "SplitConfig", "SplitPlan",
            "is_fixed", "plan_split", "presence_deviation", "split_dataset"]
 
 log = logging.getLogger(__name__)
+# groupings by one value per sample: the character id, or a colour name computed from the mask (stats/attributes.py)
+_KEYED = ("character", "hair_color", "eye_color", "skin_color")
 FIXED_TAG = "split-fixed"
 AUTO_TAG = "split-auto"
 DEFAULT_SPLIT = "train"
@@ -51,7 +54,8 @@ class SplitConfig:
     ``ratios``: target share of samples per split (normalised; ``(8, 1, 1)`` = ``(0.8, 0.1, 0.1)``), one per name
     in ``names``. ``seed``: any int; another seed gives another split of equal quality. ``group``: groupings on
     top of near duplicates: ``source`` (crops of one picture: ``meta["source_image"]``; other samples: the folder
-    of their ``source``) and ``tag:NAME`` (samples sharing a tag ``NAME:value``). ``reassign_fixed``: treat fixed
+    of their ``source``), ``tag:NAME`` (samples sharing a tag ``NAME:value``), ``character`` and ``hair_color`` /
+    ``eye_color`` / ``skin_color`` (the names computed from the ``layer`` masks). ``reassign_fixed``: treat fixed
     samples as free. ``layer``: the mask layer whose class presence is balanced.
     """
 
@@ -74,8 +78,9 @@ class SplitConfig:
             raise AnimeparseError(f"split names must be unique and non-empty, without commas or outer spaces; got "
                                   f"{list(self.names)}")
         for g in self.group:
-            if g not in ("near-duplicates", "source") and not (g.startswith("tag:") and len(g) > 4):
-                raise AnimeparseError(f"unknown grouping {g!r}; use near-duplicates, source or tag:NAME")
+            if g not in ("near-duplicates", "source", *_KEYED) and not (g.startswith("tag:") and len(g) > 4):
+                raise AnimeparseError(f"unknown grouping {g!r}; use near-duplicates, source, tag:NAME, "
+                                      f"{', '.join(_KEYED)}")
 
     @property
     def targets(self) -> npt.NDArray[np.float64]:
@@ -117,9 +122,11 @@ def is_fixed(sample: Sample) -> bool:
     return FIXED_TAG in sample.tags or (sample.split != DEFAULT_SPLIT and AUTO_TAG not in sample.tags)
 
 
-def group_samples(samples: Sequence[Sample], grouping: Iterable[str] = ()) -> dict[str, str]:
+def group_samples(samples: Sequence[Sample], grouping: Iterable[str] = (),
+                  values: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
     """Sample id -> group id (the group's smallest sample id). Near duplicates are always grouped; ``grouping``
-    adds ``source`` and ``tag:NAME`` keys; samples sharing any key end in one group (transitively)."""
+    adds ``source``, ``tag:NAME``, ``character`` and colour keys (``hair_color``: from ``values``, {sample id:
+    attributes}); samples sharing any key end in one group (transitively)."""
     parent = {s.id: s.id for s in samples}
 
     def find(x: str) -> str:
@@ -131,7 +138,7 @@ def group_samples(samples: Sequence[Sample], grouping: Iterable[str] = ()) -> di
     first: dict[str, str] = {}
     modes = tuple(grouping)
     for s in samples:
-        for key in _group_keys(s, modes):
+        for key in _group_keys(s, modes, (values or {}).get(s.id, {})):
             other = first.setdefault(key, s.id)
             a, b = find(other), find(s.id)
             if a != b:
@@ -140,9 +147,12 @@ def group_samples(samples: Sequence[Sample], grouping: Iterable[str] = ()) -> di
     return {sid: find(sid) for sid in parent}
 
 
-def _group_keys(s: Sample, modes: tuple[str, ...]) -> list[str]:
+def _group_keys(s: Sample, modes: tuple[str, ...], values: Mapping[str, Any]) -> list[str]:
     keys = [f"dup:{s.dup_group}"] if s.dup_group else []
     for mode in modes:
+        value = s.character if mode == "character" else values.get(mode)
+        if mode in _KEYED and value is not None:
+            keys.append(f"{mode}:{value}")
         if mode == "source":
             if s.meta.get("source_image"):
                 # face crops: their source is the whole picture's path, the same for every crop of it
@@ -197,7 +207,13 @@ def plan_split(ds: Dataset, config: SplitConfig = SplitConfig(), *, progress: Pr
     names, targets = list(config.names), config.targets
     fixed = set() if config.reassign_fixed else {s.id for s in samples if is_fixed(s)}
     presence, labelled = _presence(ds, samples, config.layer, progress, workers)
-    group_of = group_samples(samples, config.group)
+    values = None
+    if set(config.group) & set(_KEYED[1:]):  # colour names: stored where current, else computed now
+        from .attributes import attribute_table
+
+        table = attribute_table(ds, [s.id for s in samples], layer=config.layer)
+        values = {str(r["sample_id"]): dict(r) for r in table.to_dict("records")}
+    group_of = group_samples(samples, config.group, values)
     members: dict[str, list[Sample]] = {}
     for s in samples:  # sorted by id, so members are too
         members.setdefault(group_of[s.id], []).append(s)

@@ -1,14 +1,16 @@
 """The dataset store (folder + SQLite manifest). See :class:`Dataset`."""
 
 from .card import DatasetCard
+from .characters import Character
 from .dataset import Dataset, DatasetInfo, new_run_id
 from .lock import WriterLock
 from .manifest import SCHEMA_VERSION
 from .prepare import MaskInput, PreparedSample, prepare_sample
-from .records import STATUSES, MaskRecord, RunRecord, Sample
+from .records import STATUSES, MaskRecord, RunRecord, Sample, check_character
 from .selection import SELECTION_TERMS, UnknownSelection
 
 __all__ = [
+    "Character",
     "Dataset",
     "DatasetCard",
     "DatasetInfo",
@@ -23,5 +25,6 @@ __all__ = [
     "Sample",
     "UnknownSelection",
     "WriterLock",
+    "check_character",
     "new_run_id",
 ]

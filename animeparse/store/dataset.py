@@ -2,7 +2,8 @@
 
 :class:`Dataset` is the one way to a store. This module holds its lifecycle (create, open, close); its methods live
 beside it by concern, each with its SQL: reads in :mod:`.queries`, writes in :mod:`.writes`, run records in
-:mod:`.runs`, the clean-up after a killed writer in :mod:`.repair`, sample selection in :mod:`.selection`.
+:mod:`.runs`, the clean-up after a killed writer in :mod:`.repair`, sample selection in :mod:`.selection`, character
+identity in :mod:`.characters`, cached mask attributes in :mod:`.attributes`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from .._version import __version__
 from ..errors import LabelMapError, StoreError
 from ..fsutil import atomic_write_json, current_umask, fsync_dir, on_read_only_fs
 from ..labelmap import LabelMap
+from .attributes import DatasetAttributes
 from .card import CARD_NAME, LABELMAP_NAME, DatasetCard, read_card, write_card
+from .characters import DatasetCharacters
 from .lock import WriterLock
 from .manifest import MANIFEST_NAME, SCHEMA_VERSION, connect, migrate, now_utc, schema_version
 from .queries import DatasetInfo
@@ -29,7 +32,7 @@ from .selection import DatasetSelection
 __all__ = ["Dataset", "DatasetInfo", "MANIFEST_NAME", "new_run_id"]
 
 
-class Dataset(DatasetRuns, DatasetRepair, DatasetSelection):
+class Dataset(DatasetRuns, DatasetRepair, DatasetSelection, DatasetCharacters, DatasetAttributes):
     """An opened store. Read methods work in any mode; write methods need ``open(..., write=True)``,
     which holds the single-writer lock until :meth:`close`."""
 

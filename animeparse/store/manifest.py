@@ -100,6 +100,25 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE samples ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
     """,
+    # 3 -> 4: character identity per sample (SIS-anime), the declared character list with display names, and the
+    # attributes computed from a mask (face box, part centres, colours), valid while the mask's SHA-256 matches
+    """
+    ALTER TABLE samples ADD COLUMN character TEXT;
+    CREATE INDEX samples_character ON samples(character);
+    CREATE TABLE characters (
+        id          TEXT PRIMARY KEY,              -- the id samples carry in samples.character
+        name        TEXT NOT NULL DEFAULT '',      -- display name ('' = none)
+        declared    INTEGER NOT NULL DEFAULT 0 CHECK (declared IN (0, 1))  -- in the list validate checks against
+    );
+    CREATE TABLE attributes (
+        sample_id   TEXT NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+        layer       TEXT NOT NULL,
+        mask_sha256 TEXT NOT NULL,                 -- of the mask file they were computed from (stale when it differs)
+        data        TEXT NOT NULL,                 -- JSON: face_xyxy, eye/nose/mouth centres, colours (Lab + name)
+        computed_at TEXT NOT NULL,
+        PRIMARY KEY (sample_id, layer)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from ..errors import FormatError
 from ..imageio import dhash, encode_mask_png, pixel_sha256, read_image
 from ..labelmap import LabelMap
+from .records import check_character
 
 __all__ = ["MaskInput", "PreparedMask", "PreparedSample", "prepare_sample", "check_mask", "class_counts",
            "EXT_ALIASES"]
@@ -75,6 +76,7 @@ class PreparedSample:
     parent_run: str | None = None
     staged: str | None = None
     class_counts: tuple[int, ...] = ()  # pixels per id 0..255 of the first mask, for checks that need them
+    character: str | None = None
 
 
 def class_counts(mask_hw: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
@@ -109,12 +111,13 @@ def prepare_sample(image_path: Path | str, *, labelmap: LabelMap, masks: Mapping
                    tags: tuple[str, ...] = (), meta: Mapping[str, Any] | None = None,
                    crop_xyxy: tuple[int, int, int, int] | None = None, pixels: npt.NDArray[np.uint8] | None = None,
                    file_bytes: bytes | None = None, parent_id: str | None = None,
-                   parent_run: str | None = None) -> PreparedSample:
+                   parent_run: str | None = None, character: str | None = None) -> PreparedSample:
     """Decode (EXIF applied), optionally crop, hash and check an image and its masks.
 
     ``crop_xyxy`` (x0, y0, x1, y1; x1/y1 exclusive) cuts the image, which is then stored as a lossless PNG; masks
     must already be at the cropped size. ``file_bytes`` (the file, already read) and ``pixels`` (HxWx3 uint8 RGB,
-    already decoded from those bytes) save reading and decoding twice.
+    already decoded from those bytes) save reading and decoding twice. ``character``: the character id the sample
+    shows (checked by :func:`~animeparse.store.records.check_character`), None for none.
     Raises FormatError naming the file on any problem.
     """
     image_path = Path(image_path)
@@ -153,7 +156,7 @@ def prepare_sample(image_path: Path | str, *, labelmap: LabelMap, masks: Mapping
         source_path=str(image_path), data=data, name=name or image_path.name,
         source=source if source is not None else str(image_path), split=split, tags=tuple(sorted(set(tags))),
         meta=dict(meta or {}), masks=tuple(prepared_masks), parent_id=parent_id, parent_run=parent_run,
-        class_counts=class_counts)
+        class_counts=class_counts, character=None if character is None else check_character(character))
 
 
 def _png_bytes(pixels: npt.NDArray[np.uint8]) -> bytes:

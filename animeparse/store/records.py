@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import StoreError
 
-__all__ = ["STATUSES", "Sample", "MaskRecord", "RunRecord", "check_layer", "is_human_layer"]
+__all__ = ["STATUSES", "Sample", "MaskRecord", "RunRecord", "check_character", "check_layer", "is_human_layer"]
 
 STATUSES = ("unlabeled", "prelabeled", "annotated", "reviewed")
 HUMAN_LAYERS = ("gt",)
@@ -22,6 +22,29 @@ def check_layer(layer: str) -> str:
     if not _LAYER.match(layer) or layer.startswith("_") or ".." in layer:
         raise StoreError(f"invalid layer name {layer!r}; use 'gt' or 'KIND/RUN' such as 'prelabel/run1'")
     return layer
+
+
+MAX_CHARACTER_LEN = 200
+
+
+def check_character(character: str, *, where: str = "") -> str:
+    """A character id as stored: non-empty, no surrounding spaces, no control characters (tabs, newlines), at most
+    200 characters. Raises StoreError saying what is wrong (``where``: the file and line it came from)."""
+    problem = ""
+    if not isinstance(character, str) or not character:
+        problem = "is empty"
+    elif character == "none":
+        problem = "is reserved (character:none selects samples without one)"
+    elif character != character.strip():
+        problem = "has spaces around it"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in character):
+        problem = "holds a control character (tab, newline)"
+    elif len(character) > MAX_CHARACTER_LEN:
+        problem = f"is longer than {MAX_CHARACTER_LEN} characters"
+    if problem:
+        at = f"{where}: " if where else ""
+        raise StoreError(f"{at}character id {character!r} {problem}; use a short name such as 'nino' or 'zero_two'")
+    return character
 
 
 def is_human_layer(layer: str) -> bool:
@@ -49,6 +72,7 @@ class Sample:
     parent_id: str | None = None
     parent_run: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    character: str | None = None  # character identity (an id of the store's character table), None = not set
 
     @property
     def size_wh(self) -> tuple[int, int]:

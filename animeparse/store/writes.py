@@ -66,7 +66,7 @@ class DatasetWrites(DatasetReads):
                    split: str = "train", tags: tuple[str, ...] | list[str] = (),
                    masks: Mapping[str, MaskInput] | None = None, run_id: str | None = None,
                    parent_id: str | None = None, parent_run: str | None = None,
-                   meta: Mapping[str, Any] | None = None) -> tuple[Sample, bool]:
+                   meta: Mapping[str, Any] | None = None, character: str | None = None) -> tuple[Sample, bool]:
         """Add an image (and masks by layer) in one transaction; return (sample, added).
 
         The sample id is the first 16 hex digits of the decoded pixels' SHA-256, so the same picture is stored once:
@@ -75,7 +75,8 @@ class DatasetWrites(DatasetReads):
         """
         self._need_write()
         prepared = prepare_sample(image_path, labelmap=self.labelmap, masks=masks, name=name, source=source,
-                                  split=split, tags=tuple(tags), meta=meta, parent_id=parent_id, parent_run=parent_run)
+                                  split=split, tags=tuple(tags), meta=meta, parent_id=parent_id, parent_run=parent_run,
+                                  character=character)
         (added,) = self.add_prepared([prepared], run_id=run_id)
         return self.sample(prepared.id), added
 
@@ -106,11 +107,12 @@ class DatasetWrites(DatasetReads):
                 for p, rel_image, masks in rows:
                     db.execute(
                         "INSERT INTO samples (id, name, source, image, width, height, sha256, file_sha256, phash, "
-                        "split, tags, status, created_at, parent_id, parent_run, meta) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "split, tags, status, created_at, parent_id, parent_run, meta, character) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (p.id, p.name, p.source, rel_image, p.width, p.height, p.sha256, p.file_sha256, p.phash,
                          p.split, json.dumps(list(p.tags)), _status_after("unlabeled", [m[1] for m in masks]), now,
-                         p.parent_id, p.parent_run, json.dumps(dict(p.meta), sort_keys=True, default=str)))
+                         p.parent_id, p.parent_run, json.dumps(dict(p.meta), sort_keys=True, default=str),
+                         p.character))
                     for m in masks:
                         db.execute("INSERT INTO masks VALUES (?,?,?,?,?,?,?)", (*m, now))
                     self._event(db, "add_sample", p.id, run_id, {"name": p.name, "layers": [m[1] for m in masks]})

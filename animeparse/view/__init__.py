@@ -3,7 +3,9 @@
 One segmentation field per mask layer (the store's own mask files, not copies), coloured by the label map; per-sample
 QA fields (split, status, source, near-duplicate group, pre-label score, per-class IoU and mIoU against gt, validate
 finding codes); saved views for the worst pre-labels, validate errors and unlabelled samples. Syncs are incremental
-(per-sample fingerprints), and tags set in the app come back into the store with :func:`pull_tags`.
+(per-sample fingerprints), and tags set in the app come back into the store with :func:`pull_tags`; the
+``character`` Classification (the sample's character identity), edited in the app, comes back with
+:func:`pull_characters`.
 
 FiftyOne is an optional dependency (``pip install 'animeparse[fiftyone]'``), imported only when a function here
 needs it::
@@ -24,7 +26,7 @@ from .app import AppServer, dataset_url, sample_url, serve_app
 from .env import ENV_DB_DIR, FiftyOneDB, default_db_dir, import_fiftyone, resolve_db_dir
 from .metrics import class_iou, mean_iou
 from .mirror import SAMPLE_FIELDS, layer_field, mask_targets
-from .sync import SAVED_VIEWS, PullResult, SyncResult, default_name, pull_tags, sync_store
+from .sync import SAVED_VIEWS, PullResult, SyncResult, default_name, pull_characters, pull_tags, sync_store
 
 __all__ = [
     "AppServer",
@@ -42,6 +44,7 @@ __all__ = [
     "layer_field",
     "mask_targets",
     "mean_iou",
+    "pull_characters",
     "pull_tags",
     "resolve_db_dir",
     "sample_url",

@@ -28,7 +28,7 @@ __all__ = ["MIRROR_VERSION", "SAMPLE_FIELDS", "StoreSnapshot", "class_fields", "
 log = logging.getLogger(__name__)
 
 # bump when the fields or their meaning change: every sample's fingerprint changes, so the next sync rewrites all
-MIRROR_VERSION = 1
+MIRROR_VERSION = 2  # 2: character and the colours computed from gt
 # per-sample fields the mirror writes besides the mask fields (name -> meaning; docs/view.md lists the same)
 SAMPLE_FIELDS = {
     "store_id": "the sample's id in the store",
@@ -44,8 +44,14 @@ SAMPLE_FIELDS = {
     "findings": "validate finding codes of the sample (sorted, unique)",
     "n_errors": "number of validate findings of severity error",
     "store_tags": "the store's tags as of the last sync (pull-tags compares the app's tags with these)",
+    "character": "the sample's character (a Classification; edit its label in the app, then view pull-characters)",
+    "store_character": "the store's character as of the last sync (pull-characters compares the app's with it)",
+    "hair_color": "hair colour name computed from the gt mask (animeparse attributes; None until computed)",
+    "eye_color": "eye colour name computed from the gt mask",
+    "skin_color": "skin colour name computed from the gt mask",
     "fingerprint": "hash of what the mirror shows (image, masks, split, status, findings ...)",
 }
+COLOUR_FIELDS = ("hair", "eye", "skin")  # <role>_color fields
 _RESERVED = {"id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "media_type", "frames",
              *SAMPLE_FIELDS}
 
@@ -93,6 +99,7 @@ class StoreSnapshot:
     layers: tuple[str, ...]
     findings: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
     findings_note: str = ""
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # current gt attributes by sample id
 
 
 def read_store(ds: Dataset, *, layers: Iterable[str] = (), findings: bool = True) -> StoreSnapshot:
@@ -107,7 +114,8 @@ def read_store(ds: Dataset, *, layers: Iterable[str] = (), findings: bool = True
     samples = {s.id: s for s in ds.samples()}
     masks = {sid: {r.layer: r for r in ds.masks_of(sid) if r.layer in selected} for sid in samples}
     found, note = _run_validate(ds, len(samples)) if findings else ({}, "not run (--no-validate)")
-    return StoreSnapshot(samples=samples, masks=masks, layers=selected, findings=found, findings_note=note)
+    return StoreSnapshot(samples=samples, masks=masks, layers=selected, findings=found, findings_note=note,
+                         attributes=ds.attributes("gt"))
 
 
 def _run_validate(ds: Dataset, n: int) -> tuple[dict[str, tuple[tuple[str, ...], int]], str]:
@@ -136,8 +144,9 @@ def fingerprint(snap: StoreSnapshot, sample_id: str, *, root: str, labelmap_sha:
     # the path too: re-putting identical pixels gives a new file name (and a machine layer's old file is deleted)
     masks = sorted((r.layer, r.path, r.sha256, r.score) for r in snap.masks.get(sample_id, {}).values())
     codes, n_errors = snap.findings.get(sample_id, ((), 0))
+    colours = [snap.attributes.get(sample_id, {}).get(f"{role}_color") for role in COLOUR_FIELDS]
     parts = [MIRROR_VERSION, root, labelmap_sha, s.image, s.file_sha256, s.name, s.split, s.status, s.source,
-             s.dup_group, masks, list(codes), n_errors]
+             s.dup_group, masks, list(codes), n_errors, s.character, colours]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -177,6 +186,7 @@ def sample_values(ds: Dataset, snap: StoreSnapshot, sample_id: str) -> dict[str,
         "prelabel_score": recs[prelabel].score if prelabel else None,
         "miou": mean_iou(ious) if ious is not None else None,
         "iou": {names[c]: v for c, v in ious.items()} if ious is not None else None,
-        "findings": list(codes), "n_errors": n_errors,
+        "findings": list(codes), "n_errors": n_errors, "character": s.character, "store_character": s.character,
+        **{f"{role}_color": snap.attributes.get(sample_id, {}).get(f"{role}_color") for role in COLOUR_FIELDS},
     }
 

@@ -31,7 +31,7 @@ from .mirror import (
     sample_values,
 )
 
-__all__ = ["PullResult", "SAVED_VIEWS", "SyncResult", "default_name", "pull_tags", "sync_store"]
+__all__ = ["PullResult", "SAVED_VIEWS", "SyncResult", "default_name", "pull_characters", "pull_tags", "sync_store"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
@@ -41,7 +41,8 @@ SAVED_VIEWS = {
     "validate errors": "samples with validate findings of severity error, most first",
     "unlabelled": "samples without a gt mask (status unlabeled or prelabeled)",
 }
-_STR_FIELDS = ("store_id", "name", "split", "status", "source", "dup_group", "prelabel_layer", "fingerprint")
+_STR_FIELDS = ("store_id", "name", "split", "status", "source", "dup_group", "prelabel_layer", "fingerprint",
+               "store_character", "hair_color", "eye_color", "skin_color")
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,37 @@ def pull_tags(root: Path | str, db: FiftyOneDB, *, name: str | None = None) -> P
                       not_in_store=sorted(missing), removed_in_app=dict(sorted(removed.items())))
 
 
+def pull_characters(root: Path | str, db: FiftyOneDB, *, name: str | None = None) -> dict[str, Any]:
+    """Write the characters edited in the app (the ``character`` Classification's label) into the store, under the
+    writer lock: a sample whose label differs from what the last sync wrote (``store_character``) gets it; a
+    cleared label clears it. Returns ``{"name", "changed": {sample id: [old, new]}, "not_in_store"}``."""
+    fo = import_fiftyone()
+    with Dataset.open(root, write=True) as ds:
+        name = name or default_name(ds)
+        if not fo.dataset_exists(name):
+            raise AnimeparseError(f"no FiftyOne dataset {name!r} in {db.db_dir}; run 'animeparse view {ds.root} "
+                                  "--no-launch' first (with the same --db-dir / --name)", path=ds.root)
+        fd = fo.load_dataset(name)
+        _check_root(fd, ds)
+        fo_ids, ids, labels, synced = fd.values(["id", "store_id", "character.label", "store_character"])
+        changed: dict[str, list[str | None]] = {}
+        recorded: dict[str, str | None] = {}
+        missing = []
+        for fo_id, sid, label, old in zip(fo_ids, ids, labels, synced, strict=True):
+            if sid not in ds:
+                missing.append(sid)
+                continue
+            label = label or None
+            if label == (old or None):
+                continue
+            before = ds.sample(sid).character
+            ds.set_character([sid], label)
+            changed[sid], recorded[fo_id] = [before, label], label
+        if recorded:
+            fd.set_values("store_character", recorded, key_field="id")
+    return {"name": name, "changed": dict(sorted(changed.items())), "not_in_store": sorted(missing)}
+
+
 # -- internals --------------------------------------------------------------------------------------------------
 def _row(ds: Dataset, snap: StoreSnapshot, sid: str, print_: str) -> dict[str, Any]:
     row = sample_values(ds, snap, sid)
@@ -204,6 +236,7 @@ def _fields_of(fo: Any, row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in (*_STR_FIELDS, "prelabel_score", "miou", "findings", "n_errors", "store_tags",
                                "tags", "filepath")}
     out["metadata"] = fo.ImageMetadata(**row["metadata"])
+    out["character"] = fo.Classification(label=row["character"]) if row["character"] else None
     out["iou"] = fo.DynamicEmbeddedDocument(**row["iou"]) if row["iou"] is not None else None
     for fld, path in row["masks"].items():
         out[fld] = fo.Segmentation(mask_path=path) if path else None
@@ -235,6 +268,7 @@ def _open_dataset(fo: Any, ds: Dataset, name: str, snap: StoreSnapshot) -> Any:
         "findings": (fo.ListField, {"subfield": fo.StringField}),
         "store_tags": (fo.ListField, {"subfield": fo.StringField}),
         "iou": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.DynamicEmbeddedDocument}),
+        "character": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),
         **{layer_field(layer): (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Segmentation})
            for layer in snap.layers},
     }
@@ -275,9 +309,10 @@ def _open_dataset(fo: Any, ds: Dataset, name: str, snap: StoreSnapshot) -> Any:
 def _sidebar(fo: Any, fd: Any) -> None:
     """The QA fields in one expanded sidebar group right after the labels, the sync bookkeeping in a collapsed one
     at the end (by default both would be mixed into one long list of primitives)."""
-    qa = ["name", "split", "status", "source", "dup_group", "prelabel_layer", "prelabel_score", "miou", "findings",
+    qa = ["name", "split", "status", "source", "dup_group", "hair_color", "eye_color", "skin_color",
+          "prelabel_layer", "prelabel_score", "miou", "findings",
           "n_errors"]  # the per-class IoUs keep FiftyOne's own "iou" group: one filter per class
-    sync = ["store_id", "store_tags", "fingerprint"]
+    sync = ["store_id", "store_tags", "store_character", "fingerprint"]
     groups = fo.DatasetAppConfig.default_sidebar_groups(fd)
     for group in groups:
         group.paths = [p for p in group.paths if p not in qa and p not in sync]

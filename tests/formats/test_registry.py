@@ -50,4 +50,4 @@ def test_each_option_belongs_to_one_writer():
         for option in module.FORMAT.options:
             assert option not in owners, f"{option} in {owners.get(option)} and {name}"
             owners[option] = name
-    assert set(owners) == {"instances", "polygons", "include_background", "info", "palette_mode", "ls_as"}
+    assert set(owners) == {"instances", "polygons", "include_background", "info", "palette_mode", "ls_as", "class_line"}

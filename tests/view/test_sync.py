@@ -339,3 +339,31 @@ def test_mongod_of_a_killed_process_is_adopted_and_stopped(tmp_path):
             holder.wait()
         for pid in processes_using(db_dir):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_character_and_colours_round_trip(mirrored, fo_db):
+    """The character shows as a Classification, the computed colours as fields; a label edited in the app comes
+    back with pull_characters, and the next sync has nothing to do."""
+    from animeparse.stats.attributes import update_attributes
+    from animeparse.view import pull_characters, sync_store
+
+    root, ids, _, fd = mirrored
+    with Dataset.open(root, write=True) as ds:
+        ds.set_character([ids[0], ids[1]], "nino")
+        update_attributes(ds)
+    with Dataset.open(root) as ds:
+        colours = {sid: a["hair_color"] for sid, a in ds.attributes().items()}
+        assert sync_store(ds, fo_db).updated >= 2
+    samples = _by_store_id(fd)
+    assert samples[ids[0]].character.label == "nino" and samples[ids[2]].character is None
+    assert {sid: samples[sid].hair_color for sid in colours} == colours
+    samples[ids[0]].character.label = "miku"
+    samples[ids[0]].save()
+    samples[ids[1]].character = None
+    samples[ids[1]].save()
+    result = pull_characters(root, fo_db)
+    assert result["changed"] == {ids[0]: ["nino", "miku"], ids[1]: ["nino", None]}
+    with Dataset.open(root) as ds:
+        assert (ds.sample(ids[0]).character, ds.sample(ids[1]).character) == ("miku", None)
+        assert sync_store(ds, fo_db).touched == 2  # the store changed: both rows rewritten from it
+    assert pull_characters(root, fo_db)["changed"] == {}
