@@ -70,15 +70,17 @@ def test_demo_data_character_through_the_cli_then_ingest(tmp_path):
     assert "8 figures of 4 characters" in r.output
     assert detect_format(out) == "anime-character-parsing"
     lines = (out / "characters.csv").read_text().splitlines()
-    assert lines[0] == "name,character" and lines[1:3] == ["aki_0000,aki", "ren_0001,ren"]
+    assert lines[0] == "image,character" and lines[1:3] == ["aki_0000.jpg,aki", "ren_0001.jpg,ren"]
     assert (out / "unsuper_train.txt").read_text() == "ren_0001\naki_0004\n"
     assert CliRunner().invoke(cli, ["init", str(tmp_path / "ds"), "--labelmap", "anime-character-parsing-13"]
                               ).exit_code == 0
-    r = CliRunner().invoke(cli, ["ingest", str(out), "--into", str(tmp_path / "ds"), "--workers", "0"])
+    r = CliRunner().invoke(cli, ["ingest", str(out), "--into", str(tmp_path / "ds"), "--workers", "0",
+                                 "--character-from", f"csv:{out / 'characters.csv'}"])
     assert r.exit_code == 0, r.output  # labelmap.json says the class set: no --source-labelmap needed
     with Dataset.open(tmp_path / "ds") as ds:
         assert len(ds.samples()) == 8 and len(ds.samples(layer="gt")) == 5
         assert {s.split for s in ds.samples()} == {"train", "val", "test"}
+        assert all(s.name.startswith(f"{s.character}_") for s in ds.samples()), "characters.csv sets them"
     r = CliRunner().invoke(cli, ["demo-data", str(tmp_path / "x"), "--kind", "character", "--defects"])
     assert r.exit_code == 2 and "--defects makes faces" in r.output
 
@@ -90,8 +92,8 @@ def test_demo_full_body_stage(tmp_path):
     assert "0 errors" in result.facts["figures"]
     with Dataset.open(tmp_path / "figures") as ds:
         assert ds.labelmap.name == "anime-character-parsing-13" and len(ds.samples()) == FIGURES
-        assert {s.meta["character"] for s in ds.samples()} == {"aki", "ren", "sora", "yui"}
-        assert all(s.name.startswith(s.meta["character"] + "_") for s in ds.samples())
+        assert {s.character for s in ds.samples()} == {"aki", "ren", "sora", "yui"}
+        assert all(s.name.startswith(s.character + "_") for s in ds.samples())
     exported = tmp_path / "export-anime-character-parsing"
     assert (exported / "train.txt").read_text().split() == ["aki_0000", "ren_0005", "sora_0002", "yui_0003"]
     assert (exported / "unsuper_train.txt").read_text().split() == ["aki_0004", "ren_0001"]

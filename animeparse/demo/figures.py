@@ -298,7 +298,7 @@ def write_figure_data(out: Path, n: int, *, seed: int = 0, size: int = 256, n_ch
     :mod:`animeparse.formats.anime_character_parsing`): ``train_aug/image/<name>.jpg`` (JPEG quality 95) and
     ``train_aug/label/<name>.png`` (L-mode ids of ``anime-character-parsing-13``), ``val/``, ``test/``, the lists
     ``train.txt``, ``unsuper_train.txt``, ``val.txt``, ``labelmap.json`` (so ingest knows the class set) and
-    ``characters.csv`` (``name,character`` per figure). Names are ``<character>_<index:04d>``.
+    ``characters.csv`` (``image,character`` per figure: the file ``ingest --character-from csv:FILE`` reads). Names are ``<character>_<index:04d>``.
 
     Resumable: a figure whose files exist is not drawn again; lists and the CSV are rewritten atomically at the
     end. Calls ``progress(done, n)`` after each figure; returns the records in index order.
@@ -335,5 +335,5 @@ def write_figure_data(out: Path, n: int, *, seed: int = 0, size: int = 256, n_ch
         atomic_write_bytes(out / list_name, "".join(f"{name}\n" for name in names).encode())
     atomic_write_bytes(out / "labelmap.json", (json.dumps(load_labelmap(LABELMAP).to_json(), indent=2) + "\n").encode())
     atomic_write_bytes(out / "characters.csv",
-                       ("name,character\n" + "".join(f"{r.name},{r.character}\n" for r in records)).encode())
+                       ("image,character\n" + "".join(f"{r.name}.jpg,{r.character}\n" for r in records)).encode())
     return records

@@ -96,11 +96,11 @@ def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
 
 
 def _figure_stage(root: Path, *, seed: int, size: int, bar: Callable[[str], Progress | None]) -> DemoResult:
-    """Full-body figures: generate, read the layout into a store (``meta = {"character": id}``), validate, export.
+    """Full-body figures: generate, read the layout into a store (each sample's character set), validate, export.
 
     Short on purpose (:data:`FIGURES` figures of at most :data:`FIGURE_SIZE` pixels): a handful of images keeps the
-    demo fast. Samples are added with :meth:`Dataset.add_sample` from the reader's items, because the character id
-    (from ``characters.csv``) goes into each sample's meta, which ingest has no option for yet.
+    demo fast. Samples are added with :meth:`Dataset.add_sample` from the reader's items, with the character id
+    the generator gave each figure (what ``ingest --character-from csv:characters.csv`` would set).
     """
     from ..export import ExportConfig, export
     from ..formats import anime_character_parsing as acp
@@ -120,7 +120,7 @@ def _figure_stage(root: Path, *, seed: int, size: int, bar: Callable[[str], Prog
                 raise item.error
             masks = {"gt": MaskInput(read_mask(item.mask_path))} if item.mask_path else None
             ds.add_sample(item.image_path, name=item.name, split=item.split or "train", masks=masks,
-                          meta={"character": character[Path(item.name).stem]})
+                          character=character[Path(item.name).stem])
         report = validate(ds, progress=bar("validate figures"))
         report.write_json(root / "validate-figures.json")
         labelled = len(ds.samples(layer="gt"))
