@@ -122,6 +122,7 @@ class PrelabelResult:
     workers: int | None = None
     pieces_per_image: float | None = None
     pieces_before_cleanup: float | None = None
+    precision: str = "fp32"
 
 
 def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: Parser | None = None,
@@ -220,7 +221,8 @@ def _run(ds: Dataset, config: PrelabelConfig, run_id: str, layer: str, parser: P
         sam=sam.name if sam else None, timings={k: round(v, 3) for k, v in timings.items()},
         engine="ray" if pool is not None else "local", workers=pool.workers if pool is not None else None,
         pieces_per_image=round(float(np.mean([p[1] for p in pieces])), 2) if pieces else None,
-        pieces_before_cleanup=round(float(np.mean([p[0] for p in pieces])), 2) if pieces else None)
+        pieces_before_cleanup=round(float(np.mean([p[0] for p in pieces])), 2) if pieces else None,
+        precision=config.precision)
     # a resumed run's summary describes the invocation that finished it; layer_samples counts them all
     ds.finish_run(run_id, summary={**asdict(result), "versions": torch_versions(),
                                    "layer_samples": len(ds.samples(layer=layer))})
@@ -341,7 +343,7 @@ def _check_ray_device(config: PrelabelConfig, engine: EngineConfig) -> None:
 
 # options that change a sample's result: a resumed run must keep them (device, batch size, selection may change)
 _RESULT_PARAMS = ("mode", "agree_iou", "points_per_side", "min_mask_iou", "min_mask_stability", "prompts",
-                  "cleanup", "precision", "sdpa")
+                  "cleanup", "precision", "sdpa", "compile")
 
 
 def _check_resume(ds: Dataset, run_id: str, models: dict[str, Any], params: dict[str, Any]) -> None:
