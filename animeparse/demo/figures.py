@@ -298,7 +298,8 @@ def write_figure_data(out: Path, n: int, *, seed: int = 0, size: int = 256, n_ch
     :mod:`animeparse.formats.anime_character_parsing`): ``train_aug/image/<name>.jpg`` (JPEG quality 95) and
     ``train_aug/label/<name>.png`` (L-mode ids of ``anime-character-parsing-13``), ``val/``, ``test/``, the lists
     ``train.txt``, ``unsuper_train.txt``, ``val.txt``, ``labelmap.json`` (so ingest knows the class set) and
-    ``characters.csv`` (``image,character`` per figure: the file ``ingest --character-from csv:FILE`` reads). Names are ``<character>_<index:04d>``.
+    ``characters.csv`` (``image,character`` per figure: the file ``ingest --character-from csv:FILE``
+    reads). Names are ``<character>_<index:04d>``.
 
     Resumable: a figure whose files exist is not drawn again; lists and the CSV are rewritten atomically at the
     end. Calls ``progress(done, n)`` after each figure; returns the records in index order.
