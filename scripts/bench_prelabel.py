@@ -62,6 +62,9 @@ def main() -> None:
     ap.add_argument("--sam", choices=["small", "vit_b", "vit_l", "vit_h"], default="small")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--parser-epochs", type=int, default=4)
+    ap.add_argument("--precision", default="fp32", choices=["auto", "fp32", "tf32", "bf16", "fp16"],
+                    help="forward-pass precision of both the floor and the pipeline (default fp32)")
+    ap.add_argument("--sdpa", action="store_true", help="SAM encoder attention through SDPA, in both")
     ap.add_argument("--repeat", type=int, default=2,
                     help="rounds of (encoder pass, pipeline run), interleaved; the ratio is over all rounds")
     args = ap.parse_args()
@@ -71,7 +74,9 @@ def main() -> None:
     from animeparse.prelabel import PrelabelConfig, TrainConfig, prelabel, resolve_device, train_parser
     from animeparse.prelabel.device import device_name
     from animeparse.prelabel.parser import load_parser
+    from animeparse.prelabel.precision import autocast, resolve_precision
     from animeparse.prelabel.sam import SAM_ARCHS, SamEngine, build_sam
+    from animeparse.prelabel.sam_speed import use_sdpa
 
     device = resolve_device(args.device)
     arch = small_arch() if args.sam == "small" else SAM_ARCHS[args.sam]
@@ -86,9 +91,14 @@ def main() -> None:
     model = build_sam(arch, device="cpu").to(device).eval()
     sha = hashlib.sha256(f"random-init {args.sam} seed 0".encode()).hexdigest()
     engine = SamEngine(model, arch=arch, sha256=sha, source="random init")
+    precision = resolve_precision(args.precision, device)
+    if args.sdpa:
+        use_sdpa(engine.model.image_encoder)
+    print(f"precision {precision}{', SDPA attention' if args.sdpa else ''}")
     images = [ds.read_image(s) for s in ds.samples()]
     batches = [images[i : i + args.batch_size] for i in range(0, len(images), args.batch_size)]
-    engine.encode(batches[0])  # warm-up at the batch size: first-call allocations are not part of either figure
+    with autocast(device, precision):
+        engine.encode(batches[0])  # warm-up at the batch size: first-call allocations are not part of either figure
 
     def sync() -> None:
         if device.type == "cuda":
@@ -98,11 +108,13 @@ def main() -> None:
     for rep in range(args.repeat):
         sync()
         t = time.perf_counter()
-        for batch in batches:
-            engine.encode(batch)
+        with autocast(device, precision):
+            for batch in batches:
+                engine.encode(batch)
         sync()
         floor_s.append(time.perf_counter() - t)
-        config = PrelabelConfig(device=str(device), run_id=f"bench-{rep}", only="all", batch_size=args.batch_size)
+        config = PrelabelConfig(device=str(device), run_id=f"bench-{rep}", only="all", batch_size=args.batch_size,
+                                precision=precision)
         t = time.perf_counter()
         last = prelabel(ds, config, parser=parser, sam=engine)
         sync()

@@ -177,3 +177,42 @@ def test_precision_names_and_cache_variants():
         assert torch.nn.Linear(4, 4)(torch.ones(1, 4)).dtype == torch.bfloat16
     with autocast(CPU, "fp32"):
         assert torch.nn.Linear(4, 4)(torch.ones(1, 4)).dtype == torch.float32
+
+
+def test_combine_on_device_is_combine_on_the_cpu(store_root, tmp_path):
+    """The GPU path of the model stage (probabilities and masks kept on the device) run with CPU tensors: the same
+    label and confidence as the NumPy path."""
+    from animeparse.prelabel.labeler import combine, combine_on_device
+    from animeparse.prelabel.parser import load_parser
+
+    engine = load_sam(save_tiny_sam(tmp_path / "sam.pth"), CPU)
+    with Dataset.open(store_root) as ds:
+        parser = load_parser(None, ds, CPU)
+        images = [ds.read_image(s) for s in ds.samples()[:3]]
+    config = PrelabelConfig(device="cpu", agree_iou=0.0)
+    for image, probs, entry in zip(images, parser.predict(images), engine.encode(images)):
+        want = combine(probs.numpy(), image, entry, parser, engine, LM, config)
+        got = combine_on_device(probs, entry, parser, engine, LM, config, "fp32")
+        assert np.array_equal(got.label_hw, want.label_hw) and np.array_equal(got.confidence_hw, want.confidence_hw)
+        assert got.regions == want.regions
+
+
+@pytest.mark.slow
+def test_benchmark_scripts_run(tmp_path):
+    """scripts/bench_gpu.py (its CPU smoke mode) and scripts/bench_cpu_stages.py, which exits 1 when the device
+    combination is not the NumPy one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "scripts/bench_gpu.py", "--device", "cpu", "--tiny", "--images", "2",
+                        "--batch-size", "2", "--no-compile"], cwd=root, capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "bf16 + SDPA" in r.stdout and "decoder, 16 prompts, bf16" in r.stdout
+    r = subprocess.run([sys.executable, "scripts/bench_cpu_stages.py", "--size", "192", "--repeat", "1"], cwd=root,
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "identical to the CPU one: True" in r.stdout
