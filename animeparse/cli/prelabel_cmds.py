@@ -100,6 +100,9 @@ def _device(device: str, gpu: bool) -> str:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "tf32", "bf16", "fp16"]), default="auto",
               show_default=True, help="Forward passes of the parser and SAM: auto = bf16 on a CUDA GPU that has it, "
                                       "else fp32 (today's results, byte for byte); recorded with the run.")
+@click.option("--prompt-grid", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Prompts from the parser's label scaled to N px on its longer side (0 = full size): far less CPU "
+                   "per image on large images; other points, so recorded as a result-changing option.")
 @click.option("--sdpa", is_flag=True, help="SAM encoder attention through scaled_dot_product_attention (fused "
                                            "kernels; equal within 1e-5, so another embedding cache).")
 @click.option("--compile", "compile_encoder", is_flag=True,
@@ -111,7 +114,8 @@ def _device(device: str, gpu: bool) -> str:
 def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sam: str, checkpoint: Path | None,
                  parser_spec: str | None, only: str, limit: int | None, batch_size: int, run_id: str | None,
                  mode: str, agree_iou: float, low_confidence_below: float, points_per_side: int, min_mask_iou: float,
-                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, precision: str, sdpa: bool,
+                 min_mask_stability: float, no_cache: bool, cache_dir: Path | None, precision: str, prompt_grid: int,
+                 sdpa: bool,
                  compile_encoder: bool, cleanup: Any, as_json: bool, engine_config: EngineConfig) -> None:
     """Write a prelabel/<run> mask layer: parser class names, SAM boundaries, a confidence per pixel.
 
@@ -131,6 +135,7 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
     if ds is None:
         raise click.UsageError("Missing argument 'DS' (the store to prelabel), or a subcommand (evaluate).", ctx)
     from ..prelabel import PrelabelConfig, prelabel
+    from ..prelabel.prompts import PromptConfig
     from ..store import Dataset
 
     config = PrelabelConfig(
@@ -139,7 +144,7 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         low_confidence_below=low_confidence_below, points_per_side=points_per_side, min_mask_iou=min_mask_iou,
         min_mask_stability=min_mask_stability, cache_embeddings=not no_cache, cleanup=cleanup,
         model_cache_dir=str(cache_dir) if cache_dir else None, precision=precision, sdpa=sdpa,
-        compile=compile_encoder)
+        compile=compile_encoder, prompts=PromptConfig(grid=prompt_grid))
     with Dataset.open(ds, write=True) as store, progress_bar("prelabel") as progress:
         result = prelabel(store, config, progress=progress, engine=engine_config)
     if as_json:

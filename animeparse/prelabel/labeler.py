@@ -23,7 +23,7 @@ from .combine import Combined, combine_everything, combine_prompted, parser_only
 from .combine_torch import DeviceCombined, combine_prompted_torch, parser_only_torch
 from .parser import Parser
 from .precision import autocast
-from .prompts import region_prompts, stack_prompts
+from .prompts import image_prompts, stack_prompts
 from .sam import EmbeddingCache, SamEngine
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def combine_on_device(probs: torch.Tensor, entry: dict[str, Any] | None, parser:
     if engine is None or entry is None:
         return parser_only_torch(probs, class_ids)
     label = class_ids.to(probs.device)[probs.argmax(0)].cpu().numpy()
-    prompts = region_prompts(label, config=config.prompts)
+    prompts = image_prompts(label, config=config.prompts)
     if not prompts:
         return parser_only_torch(probs, class_ids)
     with autocast(engine.device, precision):
@@ -178,7 +178,7 @@ def combine(probs: npt.NDArray[np.float32], image: npt.NDArray[np.uint8], entry:
                                     min_iou=config.min_mask_iou, min_stability=config.min_mask_stability)
         return combine_everything(probs, parser.class_ids, records, labelmap)
     label = parser.class_ids[probs.argmax(0)]
-    prompts = region_prompts(label, config=config.prompts)
+    prompts = image_prompts(label, config=config.prompts)
     sam_masks: dict[int, tuple[npt.NDArray[np.bool_], float]] = {}
     if prompts:
         masks, ious = engine.segment(entry, *stack_prompts(prompts))

@@ -8,24 +8,28 @@ SAM is told where the boundary must stop.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["RegionPrompt", "PromptConfig", "region_prompts", "stack_prompts"]
+__all__ = ["RegionPrompt", "PromptConfig", "region_prompts", "image_prompts", "stack_prompts"]
 
 
 @dataclass(frozen=True)
 class PromptConfig:
     """``max_positive`` / ``max_negative`` points per region; regions under ``min_area`` pixels get no prompt
-    (the parser's answer stands); ``ring``: neighbour search band as a share of the region box diagonal (>= 3 px)."""
+    (the parser's answer stands); ``ring``: neighbour search band as a share of the region box diagonal (>= 3 px);
+    ``grid``: 0 = prompts from the full-size label; N = from the label scaled (nearest) so its longer side is N
+    pixels, then scaled back (``--prompt-grid``: much less CPU per image on large images, other points)."""
 
     max_positive: int = 3
     max_negative: int = 3
     min_area: int = 16
     ring: float = 0.06
+    grid: int = 0
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,26 @@ class RegionPrompt:
     box_xyxy: npt.NDArray[np.float32]
     points_xy: npt.NDArray[np.float32]
     labels: npt.NDArray[np.int64]
+
+
+def image_prompts(label_hw: npt.NDArray[np.uint8], *, config: PromptConfig = PromptConfig()
+                  ) -> list[RegionPrompt]:
+    """Prompts for an image's label (HxW uint8): :func:`region_prompts` on the full label, or with ``config.grid``
+    on the label scaled to that grid (nearest), boxes and points scaled back to image pixels."""
+    h, w = label_hw.shape
+    side = max(h, w)
+    if config.grid <= 0 or side <= config.grid:
+        return region_prompts(label_hw, config=config)
+    k = config.grid / side
+    gw, gh = max(1, round(w * k)), max(1, round(h * k))
+    small = np.asarray(cv2.resize(label_hw, (gw, gh), interpolation=cv2.INTER_NEAREST), np.uint8)
+    sx, sy = w / gw, h / gh
+    grid_config = dataclasses.replace(config, min_area=max(1, round(config.min_area / (sx * sy))))
+    scale_box = np.array([sx, sy, sx, sy], np.float32)
+    scale_xy = np.array([sx, sy], np.float32)
+    return [dataclasses.replace(p, area=round(p.area * sx * sy), box_xyxy=p.box_xyxy * scale_box,
+                                points_xy=p.points_xy * scale_xy)
+            for p in region_prompts(small, config=grid_config)]
 
 
 def region_prompts(label_hw: npt.NDArray[np.uint8], *, skip: tuple[int, ...] = (0, 255),

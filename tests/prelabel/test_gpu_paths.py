@@ -216,3 +216,21 @@ def test_benchmark_scripts_run(tmp_path):
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "identical to the CPU one: True" in r.stdout
+
+
+def test_prompt_grid():
+    from animeparse.prelabel.prompts import PromptConfig, image_prompts
+
+    label = generate_face(2, 0, size=512)[1]
+    full = region_prompts(label)
+    same = image_prompts(label, config=PromptConfig(grid=0))
+    assert [(p.class_id, p.points_xy.tobytes()) for p in same] == [(p.class_id, p.points_xy.tobytes()) for p in full]
+    coarse = {p.class_id: p for p in image_prompts(label, config=PromptConfig(grid=128))}
+    big = [p for p in full if p.area > 2000]
+    assert big and all(p.class_id in coarse for p in big)
+    for p in big:
+        q = coarse[p.class_id]
+        assert np.abs(q.box_xyxy - p.box_xyxy).max() <= 8, "boxes scaled back to image pixels"
+        assert abs(q.area - p.area) / p.area < 0.15
+        xs, ys = q.points_xy[q.labels == 1].T.astype(int)
+        assert (label[ys, xs] == p.class_id).all(), "positive points fall inside their region"
