@@ -20,6 +20,7 @@ from .ops import (
     grow,
     image_quantiles,
     jpeg_blocks,
+    kernel_taps,
     mask_contours,
     region_mean,
     region_top_threshold,
@@ -57,6 +58,9 @@ class MangaNet(nn.Module):
         super().__init__()
         for name in build_shapes():
             self.register_buffer(name, params[name].detach().clone().float())
+        # the kernels' non-zero taps, found once on the CPU: not read back from the device at every convolution
+        self.taps = {name: kernel_taps(params[name].detach().float().cpu())
+                     for name in ("smooth_kernel", "grain_kernel", "dog_kernels", "blur_kernels")}
 
     def forward(self, image: torch.Tensor, class_ids: torch.Tensor, role_lut: torch.Tensor, role_style: torch.Tensor,
                 global_style: torch.Tensor, noise: torch.Tensor, color: bool = False) -> torch.Tensor:
@@ -78,7 +82,7 @@ class MangaNet(nn.Module):
         # explicit sum (not a reduction) so the order of the float additions never depends on the batch
         lum = image[:, 0:1] * self.luma[0] + image[:, 1:2] * self.luma[1] + image[:, 2:3] * self.luma[2]
         lum = self._levels(lum, global_style)
-        smooth = blur(lum, self.smooth_kernel)[:, 0]
+        smooth = blur(lum, self.smooth_kernel, self.taps["smooth_kernel"])[:, 0]
         roles = role_lut.gather(1, class_ids.reshape(n, -1)).view(n, h, w)
         flat_roles = roles.reshape(n, -1)
 
@@ -105,7 +109,7 @@ class MangaNet(nn.Module):
         # threshold below -eps), grown by up to a pixel for a heavier pen
         bank = self.dog_kernels.shape[0]
         dog_index = (global_style[:, G["dog_sigma"]] * bank).long().clamp(0, bank - 1)
-        centre_surround = blur_per_image(lum, self.dog_kernels[dog_index])
+        centre_surround = blur_per_image(lum, self.dog_kernels[dog_index], self.taps["dog_kernels"])
         dog = centre_surround[:, 0] - centre_surround[:, 1]
         lines = torch.tanh(glob("dog_phi") * (-dog - glob("dog_eps"))).clamp(min=0) * glob("line_alpha")
         radius = max(1, round(scale))
@@ -113,22 +117,22 @@ class MangaNet(nn.Module):
 
         # a mask boundary adds ink only where the art itself has an edge near it: labels never draw lines of their own
         widths = (global_style[:, G["contour_width"]].floor() * scale).round().long().clamp(1, 4)
-        edge = edge_strength(image, self.smooth_kernel, max(1, round(2 * scale)))
+        edge = edge_strength(image, self.smooth_kernel, max(1, round(2 * scale)), self.taps["smooth_kernel"])
         gate = ((edge - glob("edge_lo")) / (glob("edge_hi") - glob("edge_lo")).clamp(min=1e-6)).clamp(0, 1)
         contours = mask_contours(class_ids, feature("contour") > 0.5, widths) * gate * glob("contour_alpha")
         value = value * (1 - lines) * (1 - contours)
 
         value = glob("ink") + (glob("paper") - glob("ink")) * value
-        grain = blur(noise, self.grain_kernel)[:, 0] / self.grain_kernel.square().sum()
+        grain = blur(noise, self.grain_kernel, self.taps["grain_kernel"])[:, 0] / self.grain_kernel.square().sum()
         value = (value + glob("grain") * grain)[:, None]
         nblur = self.blur_kernels.shape[0]
         blur_index = (global_style[:, G["blur"]] * nblur).long().clamp(0, nblur - 1)
-        value = blur_per_image(value, self.blur_kernels[blur_index][:, None])
+        value = blur_per_image(value, self.blur_kernels[blur_index][:, None], self.taps["blur_kernels"])
         jpeg_on = global_style[:, G["jpeg_p"]].view(n, 1, 1, 1) > 0.5
         value = torch.where(jpeg_on, jpeg_blocks(value, global_style[:, G["jpeg_q"]], self.dct, self.jpeg_luma), value)
         if color:
             # colour manga: ink and tone stay, paper takes a light version of the local colour
-            tint = 1 - (1 - blur(image, self.smooth_kernel)) * 0.6
+            tint = 1 - (1 - blur(image, self.smooth_kernel, self.taps["smooth_kernel"])) * 0.6
             value = value * tint
         return value.clamp(0, 1)
 

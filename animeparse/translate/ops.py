@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["blur", "blur_per_image", "region_mean", "mask_contours", "screentone", "jpeg_blocks", "image_quantiles",
-           "region_top_threshold", "edge_strength", "grow"]
+           "kernel_taps", "region_top_threshold", "edge_strength", "grow"]
 
 
 def _taps(kernels: torch.Tensor) -> range:
@@ -21,17 +21,18 @@ def _taps(kernels: torch.Tensor) -> range:
     return range(min(used), max(used) + 1) if used else range(0)
 
 
-def _conv_axis(x: torch.Tensor, kernels: torch.Tensor, axis: int) -> torch.Tensor:
+def _conv_axis(x: torch.Tensor, kernels: torch.Tensor, axis: int, taps: range | None = None) -> torch.Tensor:
     """Correlate x (N x C x H x W) along ``axis`` (2 or 3) with ``kernels`` broadcastable to N x C x 1 x 1 x L,
     edges replicated.
 
     Written as a sum of shifted copies rather than ``conv2d``: each output pixel then goes through the same
     float operations in the same order whatever the batch size or thread count (oneDNN's convolution picks its
     algorithm by batch shape, and its last-bit differences flipped screentone pixels, so a re-run with another
-    --batch-size gave other pixels and other sample ids)."""
+    --batch-size gave other pixels and other sample ids). ``taps``: the non-zero taps when the caller knows them
+    (finding them reads the kernel back from the device: a synchronisation per call on a GPU)."""
     length = kernels.shape[-1]
     pad = length // 2
-    taps = _taps(kernels)
+    taps = _taps(kernels) if taps is None else taps
     padding = (pad, pad, 0, 0) if axis == 3 else (0, 0, pad, pad)
     xp = F.pad(x, padding, mode="replicate")
     size = x.shape[axis]
@@ -41,17 +42,24 @@ def _conv_axis(x: torch.Tensor, kernels: torch.Tensor, axis: int) -> torch.Tenso
     return out
 
 
-def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+def kernel_taps(kernels: torch.Tensor) -> range:
+    """The taps :func:`blur` / :func:`blur_per_image` need for these kernels (or any selection of them): compute
+    once, where the kernels are made, and pass as ``taps``."""
+    return _taps(kernels)
+
+
+def blur(x: torch.Tensor, kernel: torch.Tensor, taps: range | None = None) -> torch.Tensor:
     """Separable blur of N x C x H x W float by one 1-D kernel (length L, odd), edges replicated."""
     k = kernel.view(1, 1, 1, 1, -1)
-    return _conv_axis(_conv_axis(x, k, 3), k, 2)
+    return _conv_axis(_conv_axis(x, k, 3, taps), k, 2, taps)
 
 
-def blur_per_image(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """Blur each image of N x 1 x H x W float with its own K 1-D kernels (``kernels`` N x K x L); N x K x H x W."""
+def blur_per_image(x: torch.Tensor, kernels: torch.Tensor, taps: range | None = None) -> torch.Tensor:
+    """Blur each image of N x 1 x H x W float with its own K 1-D kernels (``kernels`` N x K x L); N x K x H x W.
+    ``taps``: from :func:`kernel_taps` of the whole bank the kernels were picked from (zero taps add nothing)."""
     n, k, length = kernels.shape
     per = kernels.view(n, k, 1, 1, length)
-    return _conv_axis(_conv_axis(x.expand(-1, k, -1, -1), per, 3), per, 2)
+    return _conv_axis(_conv_axis(x.expand(-1, k, -1, -1), per, 3, taps), per, 2, taps)
 
 
 def region_mean(values: torch.Tensor, class_ids: torch.Tensor) -> torch.Tensor:
@@ -103,13 +111,13 @@ def region_top_threshold(values: torch.Tensor, class_ids: torch.Tensor, share: t
     return per_class.gather(1, ids).view_as(values)
 
 
-def edge_strength(image: torch.Tensor, kernel: torch.Tensor, radius: int) -> torch.Tensor:
+def edge_strength(image: torch.Tensor, kernel: torch.Tensor, radius: int, taps: range | None = None) -> torch.Tensor:
     """How strong an edge the art has at or near each pixel: N x H x W float.
 
     ``image``: N x C x H x W float 0..1 (colour, so an edge between two colours of equal luminance counts);
     smoothed by the 1-D ``kernel``, central differences along x and y, the largest over channels and axes, then
     the maximum within ``radius`` pixels (a square window)."""
-    s = blur(image, kernel)
+    s = blur(image, kernel, taps)
     gx = torch.zeros_like(s)
     gy = torch.zeros_like(s)
     gx[..., 1:-1] = (s[..., 2:] - s[..., :-2]).abs() * 0.5

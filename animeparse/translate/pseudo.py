@@ -163,8 +163,8 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
                                    run_id=run_id)
             batches = list(_batches(items, config.batch_size))
             try:
-                stream = pool.run(batches, context) if pool is not None else (
-                    (batch, translate_batch(context, translator, batch), device) for batch in batches)
+                stream = pool.run(batches, context) if pool is not None else _ahead(
+                    batches, lambda batch: translate_batch(context, translator, batch), device)
                 for _batch, translated, device in stream:  # noqa: B007 - the device is recorded after the loop
                     for item, fresh in _commit(dst, translated, run_id):
                         counts[item.layer or "-"] += int(fresh)
@@ -183,6 +183,26 @@ def make_manga(source: Path | str, out: Path | str, *, config: PseudoConfig = Ps
                             duplicates=duplicates, by_layer=dict(sorted(counts.items())),
                             seconds=time.perf_counter() - started, engine=engine.engine,
                             workers=pool.workers if pool is not None else None)
+
+
+def _ahead(batches: list[list[PlanItem]], work: Callable[[list[PlanItem]], list[Translated]], device: str
+           ) -> Iterator[tuple[list[PlanItem], list[Translated], str]]:
+    """The local engine: batch k+1 is read, translated and PNG-encoded in a thread while batch k is checked and
+    committed here (the derived store is written by this thread only, as before)."""
+    import concurrent.futures as cf
+
+    if not batches:
+        return
+    with cf.ThreadPoolExecutor(max_workers=1) as ahead:
+        pending = ahead.submit(work, batches[0])
+        try:
+            for k, batch in enumerate(batches):
+                done = pending.result()
+                if k + 1 < len(batches):
+                    pending = ahead.submit(work, batches[k + 1])
+                yield batch, done, device
+        finally:
+            pending.cancel()
 
 
 def _commit(dst: Dataset, translated: list[Translated], run_id: str) -> list[tuple[PlanItem, bool]]:
