@@ -74,18 +74,20 @@ def ls_group() -> None:
               help="Bundled label map name or a label map JSON file (a store's labelmap.json works).")
 @click.option("--sam", is_flag=True, help="Add the KeyPointLabels/RectangleLabels prompt controls for an "
                                           "interactive SAM backend.")
-def config_cmd(labelmap_name: str, sam: bool) -> None:
+@click.option("--interactive", is_flag=True, help="The prompt controls plus a 'negative' keypoint label for "
+                                                  "negative clicks: the config for `ls serve`.")
+def config_cmd(labelmap_name: str, sam: bool, interactive: bool) -> None:
     """Print the Label Studio labelling config (XML) for a label map.
 
     \b
     Example:
       animeparse ls config --labelmap danbooru-parsing > config.xml
-      animeparse ls config --labelmap my-ds/labelmap.json --sam
+      animeparse ls config --labelmap my-ds/labelmap.json --interactive
     """
     from ..annotate.config import label_config
     from ..labelmap import load_labelmap
 
-    click.echo(label_config(load_labelmap(labelmap_name), sam=sam), nl=False)
+    click.echo(label_config(load_labelmap(labelmap_name), sam=sam, interactive=interactive), nl=False)
 
 
 @ls_group.command("push")
@@ -196,6 +198,64 @@ def pull_cmd(dataset: Path, url: str, token: str | None, project: str, force: bo
         click.echo(f"report: {report_path}")
     if report.errors:
         raise SystemExit(1)
+
+
+@ls_group.command("serve")
+@click.argument("dataset", type=_STORE)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (127.0.0.1: this machine only; put a TLS proxy in front to expose it).")
+@click.option("--port", type=click.IntRange(0, 65535), default=9090, show_default=True, help="Port (0: a free one).")
+@click.option("--sam", type=click.Choice(["auto", "vit_h", "vit_l", "vit_b", "none"]), default="auto",
+              show_default=True,
+              help="segment-anything for clicks: auto (--checkpoint, else a fetched one, else none), a fetched "
+                   "size, or none (clicks answered from the parser).")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="A SAM checkpoint file in the official layout.")
+@click.option("--parser", "parser_spec", default=None, metavar="RUN|PATH",
+              help="Parser run id or checkpoint (default: the store's newest finished parser run).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--retrain-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Retrain the parser after N annotations stored through the webhook (0: never).")
+@click.option("--train-epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Epochs of each retraining.")
+@click.option("--train-size", type=click.IntRange(min=16), default=256, show_default=True,
+              help="Input side of each retraining (as parser train --size).")
+@click.option("--train-minutes", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Time budget of each retraining (0: none).")
+@click.option("--url", envvar=URL_ENV, show_envvar=True, default=None,
+              help="Label Studio server for refreshed predictions (default: the one that connected).")
+@click.option("--token", envvar=TOKEN_ENV, show_envvar=True, default=None,
+              help="API token for pushing refreshed predictions (default: the one Label Studio's setup call "
+                   "sends). Never printed or logged.")
+def serve_cmd(dataset: Path, host: str, port: int, sam: str, checkpoint: Path | None, parser_spec: str | None,
+              device: str, retrain_every: int, train_epochs: int, train_size: int, train_minutes: float,
+              url: str | None, token: str | None) -> None:
+    """Serve the store's models as a Label Studio ML backend (interactive SAM, pre-annotation, retraining).
+
+    Connect it in Label Studio under Settings > Model (URL http://HOST:PORT, "Interactive preannotations" on).
+    Label Studio refuses backends on local addresses unless started with ML_BLOCK_LOCAL_IP=false and
+    SSRF_PROTECTION_ENABLED=false (scripts/label-studio-local.sh sets both). Stop it with Ctrl-C.
+
+    \b
+    Example:
+      animeparse ls config --labelmap my-ds/labelmap.json --interactive > config.xml
+      animeparse ls serve my-ds --checkpoint sam_vit_b_01ec64.pth --retrain-every 20
+    """
+    from ..annotate.backend import BackendConfig
+    from ..annotate.serve import make_server
+
+    _redact_logs(token)
+    config = BackendConfig(dataset=dataset, sam=sam, checkpoint=str(checkpoint) if checkpoint else None,
+                           parser=parser_spec, device=device, retrain_every=retrain_every, train_epochs=train_epochs,
+                           train_size=train_size, train_minutes=train_minutes or None, url=url, token=token)
+    server = make_server(config, host=host, port=port)
+    click.echo(f"ML backend for {dataset} on {server.url} (model {server.backend.model_version}); Ctrl-C stops it")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 COMMANDS = [ls_group]
