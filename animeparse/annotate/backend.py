@@ -58,9 +58,9 @@ class BackendConfig:
     ``sam``: ``auto`` (``checkpoint`` if given, else a fetched checkpoint, else none), ``vit_h`` / ``vit_l`` /
     ``vit_b`` (fetched), or ``none``; without SAM, clicks are answered from the parser. ``parser``: a parser run id
     or file (default: the store's newest finished parser run). ``retrain_every``: after this many annotations
-    stored through the webhook, fine-tune the parser (0: never). ``train_epochs`` / ``train_minutes``: that
-    training's length; ``train_size``: its input side (``parser train --size``). ``url`` / ``token``: the Label Studio server refreshed predictions are pushed to (default:
-    what Label Studio's ``/setup`` call tells).
+    stored through the webhook, train a new parser on all ``gt`` (0: never). ``train_epochs`` / ``train_minutes``:
+    that training's length; ``train_size``: its input side (``parser train --size``). ``url`` / ``token``: the
+    Label Studio server refreshed predictions are pushed to (default: what Label Studio's ``/setup`` call tells).
     """
 
     dataset: Path
