@@ -108,8 +108,14 @@ def config_cmd(labelmap_name: str, sam: bool, interactive: bool) -> None:
               envvar=DOCUMENT_ROOT_ENV, show_envvar=True,
               help="The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (for --images local-files).")
 @click.option("--sam", is_flag=True, help="Create the project with the SAM prompt controls.")
+@click.option("--order", type=click.Choice(["low-confidence", "uncertainty", "id"]), default="low-confidence",
+              show_default=True, help="Task order (and what --limit keeps): lowest prelabel score first, highest "
+                                      "parser entropy first (runs the parser), or by sample id.")
+@click.option("--parser", "parser_spec", default=None, metavar="RUN|PATH",
+              help="Parser for --order uncertainty (default: the store's newest finished parser run).")
 def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: str | None, only: tuple[str, ...],
-             limit: int | None, images: str, document_root: Path | None, sam: bool) -> None:
+             limit: int | None, images: str, document_root: Path | None, sam: bool, order: str,
+             parser_spec: str | None) -> None:
     """Create or update a project: one task per sample, the prelabel layer as predictions.
 
     Pushing again adds only what is missing (tasks are found by sample id).
@@ -119,13 +125,14 @@ def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: st
       export LABEL_STUDIO_API_KEY=...   # Account & Settings in Label Studio
       animeparse ls push my-ds --project faces --only unlabeled --limit 200
       animeparse ls push my-ds --project faces --images local-files --document-root ~
+      animeparse ls push my-ds --project faces --only unlabeled --order uncertainty --limit 50
     """
     from ..annotate import Connection, PushConfig, push
     from ..store import Dataset
 
     _redact_logs(token)
     config = PushConfig(project=project, layer=layer, only=only, limit=limit, images=images,
-                        document_root=document_root, sam_prompts=sam)
+                        document_root=document_root, sam_prompts=sam, order=order, parser=parser_spec)
     conn = Connection.open(url, token)
     with Dataset.open(dataset) as ds, progress_bar("tasks") as progress:
         report = push(ds, conn, config, progress=progress)
