@@ -112,6 +112,7 @@ class Backend:
         self._parser: Parser | None = None
         self._models = threading.Lock()
         self._probs: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()  # parser output of recent images
+        self._entries: OrderedDict[str, dict[str, Any]] = OrderedDict()  # SAM embeddings of recent images
         self.last_timing: dict[str, float] = {}
 
     @property
@@ -233,13 +234,14 @@ class Backend:
             return self.preannotate(ds, sample, control=control, to_name=to_name)
         with self._models:
             t0 = time.perf_counter()
+            self.last_timing = {}
             if self.sam is not None:
                 region, score, cached = self._sam_region(ds, sample.id, image, prompt)
                 version = self.model_version
             else:
                 region, score = self._parser_region(ds, sample.id, image, prompt)
                 cached, version = True, _parser_version(self.parser(ds))
-            self.last_timing = {"seconds": time.perf_counter() - t0, "embedding_cached": float(cached)}
+            self.last_timing.update(seconds=time.perf_counter() - t0, embedding_cached=float(cached))
         log.info("task sample %s: %s region from %s in %.0f ms (embedding %s)", sample.id, prompt.class_name,
                  "SAM" if self.sam is not None else "the parser", 1000 * self.last_timing["seconds"],
                  "cached" if cached else "computed")
@@ -247,18 +249,30 @@ class Backend:
         return {"result": [result], "score": score, "model_version": version}
 
     def sam_entry(self, ds: Dataset, key: str, image: npt.NDArray[np.uint8]) -> tuple[dict[str, Any], bool]:
-        """The SAM embedding of an image, from the store's cache or computed and cached; (entry, was cached)."""
+        """The SAM embedding of an image, from memory (the last 4 images), else the store's cache, else computed
+        and put in the cache; (entry, was cached)."""
         from ..prelabel import EmbeddingCache
 
         assert self.sam is not None  # callers check
+        held = self._entries.get(key)
+        if held is not None and list(held["original_size"]) == list(image.shape[:2]):
+            self._entries.move_to_end(key)
+            return held, True
         cache = EmbeddingCache(ds.root / "cache" / "sam", self.sam.sha256)
         entries, encoded = self.sam.embeddings([image], [key], cache)
+        self._entries[key] = entries[0]
+        while len(self._entries) > 4:
+            self._entries.popitem(last=False)
         return entries[0], encoded == 0
 
     def _sam_region(self, ds: Dataset, key: str, image: npt.NDArray[np.uint8],
                     prompt: Prompt) -> tuple[npt.NDArray[np.bool_], float, bool]:
+        assert self.sam is not None  # callers check
         entry, cached = self.sam_entry(ds, key, image)
-        return (*sam_predict(self.sam, entry, prompt), cached)  # type: ignore[arg-type]  # set when called
+        t0 = time.perf_counter()
+        region, score = sam_predict(self.sam, entry, prompt)
+        self.last_timing["decoder_s"] = time.perf_counter() - t0
+        return region, score, cached
 
     def _parser_region(self, ds: Dataset, key: str, image: npt.NDArray[np.uint8],
                        prompt: Prompt) -> tuple[npt.NDArray[np.bool_], float]:
