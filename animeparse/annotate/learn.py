@@ -73,6 +73,10 @@ class Learner:
         if token and not self.config.token:
             self._token = token
 
+    def redact(self, text: str) -> str:
+        """``text`` with the token this backend holds blanked (``***``): for log filters."""
+        return text.replace(self._token, "***") if self._token else text
+
     # -- webhook ------------------------------------------------------------------------------------------------
     def webhook(self, payload: Any) -> dict[str, Any]:
         """Handle one webhook call; returns the reply body. BackendError (4xx) for a malformed payload, a label

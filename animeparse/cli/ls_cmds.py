@@ -33,28 +33,33 @@ _STORE = click.Path(path_type=Path, file_okay=False, exists=True)
 
 class _Redact(logging.Filter):
     """Blanks the API token in every log record, traceback included: with -vv httpcore logs the server's reply
-    headers, and a server or proxy may echo the Authorization header back."""
+    headers, and a server or proxy may echo the Authorization header back. ``scrub`` blanks the secrets in a text
+    (a function, so that ``ls serve`` can blank the token Label Studio's setup call sends later)."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, scrub: Callable[[str], str]) -> None:
         super().__init__()
-        self._secret = secret
+        self._scrub = scrub
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self._secret in message:
-            record.msg, record.args = message.replace(self._secret, "***"), None
+        clean = self._scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text and self._secret in record.exc_text:
-            record.exc_text = record.exc_text.replace(self._secret, "***")
+        if record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
         return True
 
 
-def _redact_logs(token: str | None) -> None:
+def _redact_logs(token: str | None = None, *, scrub: Callable[[str], str] | None = None) -> None:
     """Put a :class:`_Redact` filter on the handlers the CLI logs through (set up by the ``animeparse`` group)."""
     if token and token.strip():
+        secret = token.strip()
+        scrub = scrub or (lambda text: text.replace(secret, "***"))
+    if scrub is not None:
         for handler in logging.getLogger().handlers:
-            handler.addFilter(_Redact(token.strip()))
+            handler.addFilter(_Redact(scrub))
 
 
 @click.group("ls")
@@ -256,6 +261,7 @@ def serve_cmd(dataset: Path, host: str, port: int, sam: str, checkpoint: Path | 
                            parser=parser_spec, device=device, retrain_every=retrain_every, train_epochs=train_epochs,
                            train_size=train_size, train_minutes=train_minutes or None, url=url, token=token)
     server = make_server(config, host=host, port=port)
+    _redact_logs(scrub=server.learner.redact)  # also the token Label Studio's /setup sends
     click.echo(f"ML backend for {dataset} on {server.url} (model {server.backend.model_version}); Ctrl-C stops it")
     try:
         server.serve_forever()

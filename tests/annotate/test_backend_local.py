@@ -123,3 +123,13 @@ def test_push_order_puts_the_least_certain_first(store):
         assert [s.id for s in ranked] == sorted(entropy, key=lambda sid: -entropy[sid])
         assert all(0.0 <= v <= 1.0 for v in entropy.values()) and len(set(entropy.values())) == len(samples)
         assert [s.id for s in order_samples(ds, samples, order="id")] == sorted(s.id for s in samples)
+
+
+def test_serve_refuses_a_checkpoint_that_is_not_sam_before_listening(store, tmp_path):
+    bogus = tmp_path / "not_sam.pth"
+    import torch
+
+    torch.save({"weight": torch.zeros(2)}, bogus)
+    result = CliRunner().invoke(cli, ["ls", "serve", str(store), "--checkpoint", str(bogus), "--port", "0"])
+    assert result.exit_code != 0 and "segment-anything checkpoint" in result.output
+    assert str(bogus) in result.output and "Traceback" not in result.output
