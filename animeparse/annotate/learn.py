@@ -60,6 +60,7 @@ class Learner:
         self.state = LearnerState()
         self._writer = threading.Lock()  # this process's store writes: webhook storing, training
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
         self._on_trained = on_trained
         self.server_url: str | None = config.url
         self._token: str | None = config.token
@@ -101,7 +102,9 @@ class Learner:
                  "project": {"id": self._project.id, "title": self._project.title} if self._project else None}
         name = f"task{task['id']}-annotation{annotation['id']}.json"
         atomic_write_bytes(self.inbox / name, json.dumps(entry, sort_keys=True).encode(), fsync=False)
-        if not self._writer.acquire(blocking=False):
+        # the file is written before this check and the training thread clears the flag before its last drain,
+        # so an entry queued here is always stored by one of them
+        if self.state.training or not self._writer.acquire(timeout=120):
             return {"status": "queued", "reason": "the parser is training; stored when it ends"}
         try:
             stored = self._drain()
@@ -151,12 +154,13 @@ class Learner:
     # -- retraining ---------------------------------------------------------------------------------------------
     def start_training(self) -> bool:
         """Start the retraining thread unless one runs; False when one was already running."""
-        if self._thread is not None and self._thread.is_alive():
-            return False
-        self.state.training = True
-        self._thread = threading.Thread(target=self._train, name="animeparse-retrain", daemon=True)
-        self._thread.start()
-        return True
+        with self._starting:
+            if self._thread is not None and self._thread.is_alive():
+                return False
+            self.state.training = True
+            self._thread = threading.Thread(target=self._train, name="animeparse-retrain", daemon=True)
+            self._thread.start()
+            return True
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the retraining thread (if any) has ended."""
