@@ -50,7 +50,8 @@ class PushConfig:
     the highest entropy of ``parser`` first; ``id``), so the least certain are annotated first. ``images``: ``upload``
     (copies the image files into Label Studio) or ``local-files`` (the server reads them from the store, which
     must lie under its ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``: ``document_root``, default that variable).
-    ``sam_prompts``: add the SAM prompt controls to the config.
+    ``sam_prompts``: add the SAM prompt controls to the config; ``interactive``: those and the ``negative``
+    keypoint label (the config for ``ls serve``).
     """
 
     project: str
@@ -60,6 +61,7 @@ class PushConfig:
     images: str = "upload"
     document_root: Path | None = None
     sam_prompts: bool = False
+    interactive: bool = False
     batch_size: int = 32
     order: str = "low-confidence"
     parser: str | None = None
@@ -99,7 +101,8 @@ def push(ds: Dataset, conn: Connection, config: PushConfig, *, progress: Progres
     if config.images == "local-files":
         url_of = _local_files_urls(ds, config.document_root)  # checked before anything is created
     project, report.project_created, report.config_updated = ensure_project(
-        conn, config.project, label_config(ds.labelmap, sam=config.sam_prompts), ds.labelmap)
+        conn, config.project, label_config(ds.labelmap, sam=config.sam_prompts,
+                                                        interactive=config.interactive), ds.labelmap)
     report.project_id = project.id
     if url_of is not None:
         report.storage_connected = conn.ensure_local_storage(project.id, (ds.root / "images").resolve())

@@ -113,14 +113,16 @@ def config_cmd(labelmap_name: str, sam: bool, interactive: bool) -> None:
               envvar=DOCUMENT_ROOT_ENV, show_envvar=True,
               help="The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (for --images local-files).")
 @click.option("--sam", is_flag=True, help="Create the project with the SAM prompt controls.")
+@click.option("--interactive", is_flag=True, help="Create the project with the config for `ls serve` (prompt "
+                                                  "controls and the 'negative' keypoint label).")
 @click.option("--order", type=click.Choice(["low-confidence", "uncertainty", "id"]), default="low-confidence",
               show_default=True, help="Task order (and what --limit keeps): lowest prelabel score first, highest "
                                       "parser entropy first (runs the parser), or by sample id.")
 @click.option("--parser", "parser_spec", default=None, metavar="RUN|PATH",
               help="Parser for --order uncertainty (default: the store's newest finished parser run).")
 def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: str | None, only: tuple[str, ...],
-             limit: int | None, images: str, document_root: Path | None, sam: bool, order: str,
-             parser_spec: str | None) -> None:
+             limit: int | None, images: str, document_root: Path | None, sam: bool, interactive: bool,
+             order: str, parser_spec: str | None) -> None:
     """Create or update a project: one task per sample, the prelabel layer as predictions.
 
     Pushing again adds only what is missing (tasks are found by sample id).
@@ -137,7 +139,8 @@ def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: st
 
     _redact_logs(token)
     config = PushConfig(project=project, layer=layer, only=only, limit=limit, images=images,
-                        document_root=document_root, sam_prompts=sam, order=order, parser=parser_spec)
+                        document_root=document_root, sam_prompts=sam, interactive=interactive,
+                        order=order, parser=parser_spec)
     conn = Connection.open(url, token)
     with Dataset.open(dataset) as ds, progress_bar("tasks") as progress:
         report = push(ds, conn, config, progress=progress)

@@ -97,10 +97,10 @@ def world(ls_server, tmp_path_factory, one_torch_thread) -> World:
                                                       score=0.5))
         conn = Connection.open(ls_server.url, ls_server.token)
         report = push(ds, conn, PushConfig(project="ml-backend", layer="none", images="local-files",
-                                           document_root=ls_server.files_root))
+                                           document_root=ls_server.files_root, interactive=True))
     finally:
         ds.close()
-    conn.update_project(report.project_id, label_config=label_config(ds.labelmap, interactive=True))
+    assert conn.project(report.project_id).label_config == label_config(ds.labelmap, interactive=True)
     tasks = {t.data["sample_id"]: t.id for t in conn.tasks(report.project_id)}
     sam_path = save_tiny_sam(base / "sam_tiny.pth")
     lines: list[str] = []
