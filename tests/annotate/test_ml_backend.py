@@ -100,7 +100,7 @@ def world(ls_server, tmp_path_factory, one_torch_thread) -> World:
                                            document_root=ls_server.files_root, interactive=True))
     finally:
         ds.close()
-    assert conn.project(report.project_id).label_config == label_config(ds.labelmap, interactive=True)
+    assert conn.project(report.project_id).label_config.strip() == label_config(ds.labelmap, interactive=True).strip()
     tasks = {t.data["sample_id"]: t.id for t in conn.tasks(report.project_id)}
     sam_path = save_tiny_sam(base / "sam_tiny.pth")
     lines: list[str] = []
