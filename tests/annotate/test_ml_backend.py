@@ -151,8 +151,8 @@ def test_connecting_calls_setup_and_opening_a_task_preannotates_it(world):
         assert 0.0 < r["score"] <= 1.0
 
 
-def _segment_anything(world: World, image: np.ndarray, points: list[tuple[float, float]], labels: list[int]
-                      ) -> np.ndarray:
+def _segment_anything(world: World, image: np.ndarray, points: list[tuple[float, float]], labels: list[int],
+                      box: list[float] | None = None) -> np.ndarray:
     """segment-anything's own predictor on the same checkpoint (float16 features, as the store's cache keeps)."""
     import torch
     from segment_anything import SamPredictor
@@ -162,8 +162,10 @@ def _segment_anything(world: World, image: np.ndarray, points: list[tuple[float,
     predictor = SamPredictor(load_sam(world.sam_path, torch.device("cpu")).model)
     predictor.set_image(image)
     predictor.features = predictor.features.half().float()
-    masks, scores, _ = predictor.predict(point_coords=np.array(points, np.float32), point_labels=np.array(labels),
-                                         multimask_output=len(points) == 1)
+    masks, scores, _ = predictor.predict(point_coords=np.array(points, np.float32) if points else None,
+                                         point_labels=np.array(labels) if points else None,
+                                         box=None if box is None else np.array(box, np.float32),
+                                         multimask_output=len(points) == 1 and box is None)
     return masks[int(np.argmax(scores))]
 
 
@@ -189,6 +191,14 @@ def test_a_click_through_label_studio_returns_segment_anythings_region(world):
     (region,) = reply["data"]["result"]
     assert np.array_equal(decode(region), _segment_anything(world, image, [(32.0, 16.0), (12.8, 51.2)], [1, 0]))
     assert world.server.backend.last_timing["embedding_cached"] == 1.0
+    # a box in another class
+    box = {"type": "rectanglelabels", "original_width": SIZE, "original_height": SIZE,
+           "value": {"x": 25.0, "y": 50.0, "width": 50.0, "height": 25.0, "rectanglelabels": ["skin"]}}
+    reply = ls_api(world, "POST", f"api/ml/{world.backend_id}/interactive-annotating",
+                   {"task": world.tasks[sid], "context": {"result": [box]}})
+    (region,) = reply["data"]["result"]
+    assert region["value"]["brushlabels"] == ["skin"]
+    assert np.array_equal(decode(region), _segment_anything(world, image, [], [], [16.0, 32.0, 48.0, 48.0]))
 
 
 def test_bad_requests_get_a_4xx_with_one_message_and_the_backend_keeps_serving(world):
