@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -266,12 +267,17 @@ def serve_cmd(dataset: Path, host: str, port: int, sam: str, checkpoint: Path | 
     server = make_server(config, host=host, port=port)
     _redact_logs(scrub=server.learner.redact)  # also the token Label Studio's /setup sends
     click.echo(f"ML backend for {dataset} on {server.url} (model {server.backend.model_version}); Ctrl-C stops it")
+    signal.signal(signal.SIGTERM, _stop_on_term)  # a service manager's stop ends it like Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        click.echo("stopping (a retraining in progress resumes from its last epoch next time)")
     finally:
         server.server_close()
+
+
+def _stop_on_term(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 COMMANDS = [ls_group]
