@@ -58,6 +58,10 @@ fi
 export LABEL_STUDIO_BASE_DATA_DIR="$LS_DATA_DIR"
 export LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true
 export LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true
+# `animeparse ls serve` runs beside this server on 127.0.0.1, which Label Studio refuses as an ML backend or webhook
+# address (SSRF protection) unless these are off; they only matter for a server that others can reach
+export ML_BLOCK_LOCAL_IP="${ML_BLOCK_LOCAL_IP:-false}"
+export SSRF_PROTECTION_ENABLED="${SSRF_PROTECTION_ENABLED:-false}"
 export LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="${LS_FILES_ROOT:-$(dirname "$ROOT")}"
 PORT="${LS_PORT:-8080}"
 HOST="${LS_HOST:-127.0.0.1}"

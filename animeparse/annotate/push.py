@@ -36,6 +36,7 @@ from .config import (
     label_config,
     unknown_config_labels,
 )
+from .ranking import order_samples
 
 __all__ = ["PushConfig", "PushReport", "push", "select_samples", "resolve_layer", "mask_to_results",
            "ensure_project", "IMAGE_MODES", "DOCUMENT_ROOT_ENV"]
@@ -57,10 +58,12 @@ class PushConfig:
     ``layer``: the prelabel layer sent as predictions (None: the store's only ``prelabel/*`` layer, if it has
     exactly one; ``"none"``: no predictions). ``only``: filters that must all hold (``unlabeled`` = no ``gt`` mask
     yet, ``labeled``, ``status:S``, ``tag:T``, ``split:S``). ``limit``: at most this many samples, taken after
-    ordering by prelabel score (lowest first, so the least certain are annotated first). ``images``: ``upload``
+    ordering by ``order`` (:mod:`.ranking`: ``low-confidence``, the lowest prelabel score first; ``uncertainty``,
+    the highest entropy of ``parser`` first; ``id``), so the least certain are annotated first. ``images``: ``upload``
     (copies the image files into Label Studio) or ``local-files`` (the server reads them from the store, which
     must lie under its ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``: ``document_root``, default that variable).
-    ``sam_prompts``: add the SAM prompt controls to the config.
+    ``sam_prompts``: add the SAM prompt controls to the config; ``interactive``: those and the ``negative``
+    keypoint label (the config for ``ls serve``).
     """
 
     project: str
@@ -70,7 +73,10 @@ class PushConfig:
     images: str = "upload"
     document_root: Path | None = None
     sam_prompts: bool = False
+    interactive: bool = False
     batch_size: int = 32
+    order: str = "low-confidence"
+    parser: str | None = None
 
 
 @dataclass
@@ -99,7 +105,8 @@ def push(ds: Dataset, conn: Connection, config: PushConfig, *, progress: Progres
     if config.images not in IMAGE_MODES:
         raise AnimeparseError(f"--images must be one of {', '.join(IMAGE_MODES)}, got {config.images!r}")
     layer = resolve_layer(ds, config.layer)
-    samples = select_samples(ds, only=config.only, limit=config.limit, layer=layer)
+    samples = select_samples(ds, only=config.only, limit=config.limit, layer=layer, order=config.order,
+                             parser=config.parser)
     report = PushReport(url=conn.url, project=config.project, layer=layer, selected=len(samples),
                         model_version=layer.split("/", 1)[1] if layer else None)
     url_of: Callable[[Sample], str] | None = None
@@ -107,7 +114,8 @@ def push(ds: Dataset, conn: Connection, config: PushConfig, *, progress: Progres
         url_of = _local_files_urls(ds, config.document_root)  # checked before anything is created
     characters = characters_for_config(ds)
     project, report.project_created, report.config_updated = ensure_project(
-        conn, config.project, label_config(ds.labelmap, sam=config.sam_prompts, characters=characters), ds.labelmap)
+        conn, config.project, label_config(ds.labelmap, sam=config.sam_prompts, interactive=config.interactive,
+                                           characters=characters), ds.labelmap)
     report.project_id = project.id
     if url_of is not None:
         report.storage_connected = conn.ensure_local_storage(project.id, (ds.root / "images").resolve())
@@ -160,16 +168,15 @@ def resolve_layer(ds: Dataset, layer: str | None) -> str | None:
 
 
 def select_samples(ds: Dataset, *, only: tuple[str, ...] = (), limit: int | None = None,
-                   layer: str | None = None) -> list[Sample]:
-    """Samples passing every ``only`` filter, lowest prelabel score first (then by id), at most ``limit``."""
+                   layer: str | None = None, order: str = "low-confidence", parser: str | None = None) -> list[Sample]:
+    """Samples passing every ``only`` filter in ``order`` (:func:`.ranking.order_samples`; by default the lowest
+    prelabel score first, then by id), at most ``limit``."""
     try:
         chosen = ds.select(only, allowed=_ONLY)
     except UnknownSelection as err:
         raise AnimeparseError(f"unknown --only filter {err.rule!r}; use unlabeled, labeled, status:NAME, tag:NAME, "
                               "split:NAME, character:NAME or hair_color:NAME (eye_color:, skin_color:)") from None
-    if layer is not None:
-        scores = {s.id: rec.score if (rec := ds.mask_record(s.id, layer)) else None for s in chosen}
-        chosen.sort(key=lambda s: (scores[s.id] is None, scores[s.id] or 0.0, s.id))
+    chosen = order_samples(ds, chosen, order=order, layer=layer, parser=parser)
     if limit is not None:
         if limit < 0:
             raise AnimeparseError(f"--limit must be >= 0, got {limit}")
