@@ -97,7 +97,7 @@ class Backend:
 
     def __init__(self, config: BackendConfig) -> None:
         from ..prelabel import resolve_device
-        from ..prelabel.run import PrelabelConfig, _resolve_sam
+        from ..prelabel.run import PrelabelConfig, resolve_sam
 
         self.config = config
         self.root = Path(config.dataset).absolute()
@@ -106,7 +106,7 @@ class Backend:
         self.device = resolve_device(config.device)
         self.sam: SamEngine | None = None
         if config.sam != "none":
-            self.sam = _resolve_sam(PrelabelConfig(sam=config.sam, checkpoint=config.checkpoint,
+            self.sam = resolve_sam(PrelabelConfig(sam=config.sam, checkpoint=config.checkpoint,
                                                    model_cache_dir=config.model_cache_dir),
                                     self.device, prefer_gpu=self.device.type == "cuda")
         self._parser: Parser | None = None

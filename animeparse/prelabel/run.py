@@ -49,7 +49,7 @@ from .sam_speed import embedding_variant, speed_up
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PrelabelConfig", "PrelabelResult", "prelabel", "select_samples", "SAM_CHOICES", "MODES"]
+__all__ = ["PrelabelConfig", "PrelabelResult", "prelabel", "select_samples", "resolve_sam", "SAM_CHOICES", "MODES"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
@@ -147,7 +147,7 @@ def prelabel(ds: Dataset, config: PrelabelConfig = PrelabelConfig(), *, parser: 
     config = replace(config, precision=resolve_precision(config.precision, device))
     parser = parser or load_parser(config.parser, ds, device)
     prefer_gpu = device.type == "cuda" or (distributed and (engine.gpus_per_worker > 0 or "cuda" in config.device))
-    sam_engine = sam if sam is not None else _resolve_sam(config, device, prefer_gpu=prefer_gpu)
+    sam_engine = sam if sam is not None else resolve_sam(config, device, prefer_gpu=prefer_gpu)
     if sam_engine is not None and (config.sdpa or config.compile):
         speed_up(sam_engine, sdpa=config.sdpa, compile_encoder=config.compile, batch_size=config.batch_size)
     if sam_engine is None and config.mode == "everything":
@@ -288,7 +288,7 @@ def select_samples(ds: Dataset, only: str, *, low_confidence_below: float = 0.7)
                               "character:NAME or hair_color:NAME (eye_color:, skin_color:)") from None
 
 
-def _resolve_sam(config: PrelabelConfig, device: torch.device, *, prefer_gpu: bool) -> SamEngine | None:
+def resolve_sam(config: PrelabelConfig, device: torch.device, *, prefer_gpu: bool) -> SamEngine | None:
     """``--sam`` / ``--checkpoint`` to a loaded SAM (or None). ``prefer_gpu``: with ``auto``, try the largest
     fetched checkpoint first (the smallest on the CPU)."""
     cache_dir = Path(config.model_cache_dir) if config.model_cache_dir else None
