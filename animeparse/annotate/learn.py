@@ -174,10 +174,12 @@ class Learner:
             try:
                 self.state.since_training = 0
                 with Dataset.open(self.root, write=True) as ds:
+                    # fine-tune the parser the last round made (the backend's first one is trained anew)
+                    previous = self.state.last_parser
                     result = train_parser(ds, TrainConfig(epochs=self.config.train_epochs, split="all",
                                                           size=self.config.train_size,
                                                           time_budget=self.config.train_minutes,
-                                                          device=self.config.device))
+                                                          device=self.config.device, init_from=previous))
                     done = prelabel(ds, PrelabelConfig(parser=result.run_id, sam="none", only="unlabeled",
                                                        device=self.config.device))
                 self.state.last_parser, self.state.last_layer = result.run_id, done.layer

@@ -228,6 +228,8 @@ def parser_group() -> None:
               help="Name or resume a run (default: resume the newest unfinished run with the same options).")
 @click.option("--arch", type=click.Choice(["unet", "bisenet"]), default="unet", show_default=True,
               help="unet: the compact ParserNet; bisenet: face-parsing.PyTorch's BiSeNet (ResNet-18).")
+@click.option("--init-from", default=None, metavar="RUN|PATH",
+              help="Start from this parser's weights (a run id of this store or a parser.pt): fine-tuning.")
 @click.option("--backbone-weights", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="--arch bisenet: start its ResNet-18 from this torchvision ImageNet state dict (SHA-256 recorded).")
 @click.option("--unlabeled", default="all", show_default=True, metavar="none|all|split:NAME",
@@ -244,7 +246,8 @@ def parser_group() -> None:
               help="Fit the run into this many minutes (re-plans the epochs after each one); 0 = no budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_size: int, lr: float, split: str,
-              seed: int, run_id: str | None, arch: str, backbone_weights: Path | None, unlabeled: str,
+              seed: int, run_id: str | None, arch: str, init_from: str | None, backbone_weights: Path | None,
+              unlabeled: str,
               ssl_weight: float, ssl_threshold: float, ema_decay: float, no_style: bool, time_budget: float,
               as_json: bool) -> None:
     """Train the parser on the store's human (gt) masks; saved as a run, resumable after an interruption.
@@ -254,6 +257,7 @@ def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_si
       animeparse parser train my-ds --epochs 40 --size 256 --gpu
       animeparse parser train my-ds --run parser-1   # resumes parser-1 from its last epoch
       animeparse parser train my-ds --arch bisenet --backbone-weights resnet18-f37072fd.pth --time-budget 30
+      animeparse parser train my-ds --init-from parser-1 --epochs 10   # fine-tune parser-1 on the new gt
     """
     from dataclasses import asdict as as_dict
 
@@ -265,7 +269,8 @@ def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_si
                          split=split, seed=seed, run_id=run_id, arch=arch,
                          backbone_weights=str(backbone_weights) if backbone_weights else None, unlabeled=unlabeled,
                          ssl_weight=ssl_weight, ssl_threshold=ssl_threshold, ema_decay=ema_decay,
-                         time_budget=time_budget, style=as_dict(StyleConfig.off() if no_style else StyleConfig()))
+                         time_budget=time_budget, style=as_dict(StyleConfig.off() if no_style else StyleConfig()),
+                         init_from=init_from)
     with Dataset.open(ds, write=True) as store, progress_bar("train", unit="epoch") as progress:
         result = train_parser(store, config, progress=progress)
     if as_json:

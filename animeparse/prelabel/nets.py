@@ -10,18 +10,48 @@ from .device import require_torch
 if TYPE_CHECKING:
     import torch
 
+    from ..labelmap import LabelMap
+
 __all__ = ["build_net", "autocast_dtype"]
 
 Norm = tuple[tuple[float, float, float], tuple[float, float, float]]
 
 
 def build_net(arch: str, n_classes: int, *, seed: int, widths: tuple[int, int, int, int],
-              backbone_weights: str | None) -> tuple[Any, dict[str, Any], Norm, dict[str, Any] | None]:
+              backbone_weights: str | None, init_from: str | None = None, labelmap: LabelMap | None = None
+              ) -> tuple[Any, dict[str, Any], Norm, dict[str, Any] | None]:
     """(model, arch JSON for the checkpoint, (mean, std) input normalisation, backbone info or None).
 
     ``unet``: :class:`~.parser_net.ParserNet` with ``widths``, initialised under ``seed`` (the global RNG is left
     alone); ``bisenet``: face-parsing.PyTorch's BiSeNet, its ResNet-18 from ``backbone_weights`` when given.
+    ``init_from``: then load a parser checkpoint's weights (of ``labelmap``, same architecture): fine-tuning.
     """
+    model, spec, norm, info = _build(arch, n_classes, seed=seed, widths=widths, backbone_weights=backbone_weights)
+    if init_from:
+        info = {**(info or {}), **_load_init(model, Path(init_from), labelmap)}
+    return model, spec, norm, info
+
+
+def _load_init(model: Any, path: Path, labelmap: LabelMap | None) -> dict[str, Any]:
+    """Copy a parser checkpoint's weights into ``model`` (strictly); what to record about them."""
+    import torch
+
+    from ..errors import AnimeparseError
+    from .parser import parser_from_checkpoint
+
+    if labelmap is None:
+        raise AnimeparseError("fine-tuning needs the store's label map", path=path)
+    source = parser_from_checkpoint(path, labelmap, torch.device("cpu"))
+    try:
+        model.load_state_dict(source.model.state_dict(), strict=True)
+    except RuntimeError as err:
+        raise AnimeparseError(f"cannot fine-tune from this parser: its net is not the one being trained (other "
+                              f"--arch or widths): {str(err).splitlines()[0]}", path=path) from err
+    return {"init_from": str(path), "init_sha256": source.sha256}
+
+
+def _build(arch: str, n_classes: int, *, seed: int, widths: tuple[int, int, int, int],
+           backbone_weights: str | None) -> tuple[Any, dict[str, Any], Norm, dict[str, Any] | None]:
     torch = require_torch()
     from .parser import PARSER_MEAN, PARSER_STD
 

@@ -3,18 +3,18 @@
 Supervised part: flips that swap l_/r_ classes, zoom/shift/rotation, and style transforms
 (:mod:`~animeparse.prelabel.style`: region recolouring, backdrops from the store's unlabelled images, ink from the
 picture's edges, posterising, greyscale and screentone, blur, noise, JPEG), class-weighted cross-entropy plus soft
-Dice. Semi-supervised part (when ``unlabeled`` selects images): a mean teacher, the exponential moving average
-of the student's weights, labels the unlabelled images where it is confident; the student learns those labels
-on a differently augmented and restyled copy, so it must give the same answer on real art in other styles. The
-teacher is the model that is kept (it is the smoother of the two).
+Dice. Semi-supervised part (when ``unlabeled`` selects images): a mean teacher, the exponential moving average of the
+student's weights, labels the unlabelled images where it is confident; the student learns those labels on a
+differently augmented and restyled copy, so it must give the same answer on real art in other styles. The teacher is
+the model that is kept (it is the smoother of the two).
 
 The run is recorded with ``start_run("parser", ...)``; its checkpoint ``<store>/runs/<run_id>/parser.pt`` is
 rewritten after every epoch (``torch.save`` to a temp file, then ``os.replace``), with the optimizer, scheduler and
-teacher state, so a run killed at any moment resumes from its last finished epoch and ends where an uninterrupted
-run would: every epoch's shuffling and augmentation are drawn from a generator seeded with (seed, epoch).
-``time_budget`` (minutes): after each epoch the run re-plans its number of epochs to end within the budget (the
-learning-rate schedule is re-fitted to the new length); the plan is stored in the checkpoint, so a resumed run
-keeps it. Without a budget the run is exactly reproducible; with one, the number of epochs depends on the machine.
+teacher state, so a run killed at any moment resumes from its last finished epoch and ends where an uninterrupted run
+would: every epoch's shuffling and augmentation are drawn from a generator seeded with (seed, epoch). ``time_budget``
+(minutes): after each epoch the run re-plans its number of epochs to end within the budget (the learning-rate
+schedule is re-fitted to the new length); the plan is stored in the checkpoint, so a resumed run keeps it. Without a
+budget the run is exactly reproducible; with one, the number of epochs depends on the machine.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from ..store import Dataset, new_run_id
 from .device import device_name, file_sha256, load_torch_file, require_torch, resolve_device, torch_versions
 from .nets import autocast_dtype, build_net
 from .parser import CHECKPOINT_FORMAT, checkpoint_path
+from .train_checks import ARCHS, check_config, init_checkpoint
 from .trainset import class_weights, load_images, load_pairs, training_samples, unlabeled_samples
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ __all__ = ["TrainConfig", "TrainResult", "train_parser", "ARCHS"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
-ARCHS = ("unet", "bisenet")
 
 
 def _default_augment() -> dict[str, float]:
@@ -68,7 +68,8 @@ class TrainConfig:
     ``unlabeled``: the semi-supervised branch's images (``none``, ``all``, ``split:NAME``); ``ssl_weight``: its
     loss weight (ramped up over the first 30 % of the epochs); ``ssl_threshold``: least teacher probability for a
     pseudo-label; ``ema_decay``: the teacher's averaging; ``time_budget``: minutes (None or 0: no budget);
-    ``augment`` / ``style``: see :class:`~.augment.AugmentConfig` / :class:`~.style.StyleConfig`.
+    ``augment`` / ``style``: see :class:`~.augment.AugmentConfig` / :class:`~.style.StyleConfig`; ``init_from``:
+    a parser checkpoint of this store's label map and architecture to start from (fine-tuning) instead of ``seed``.
     """
 
     epochs: int = 40
@@ -90,6 +91,7 @@ class TrainConfig:
     ssl_threshold: float = 0.9
     ema_decay: float = 0.99
     time_budget: float | None = 9.0
+    init_from: str | None = None
 
     def run_params(self) -> dict[str, Any]:
         """What identifies the training (device and run id excluded: a run may resume elsewhere; the backbone
@@ -121,7 +123,9 @@ def train_parser(ds: Dataset, config: TrainConfig = TrainConfig(), *,
                  progress: Progress | None = None) -> TrainResult:
     """Train (or resume) a parser on ``ds``'s gt masks; ``progress(epochs_done, epochs)`` after each epoch."""
     require_torch()
-    _check_config(config)
+    check_config(config)
+    if config.init_from:
+        config = replace(config, init_from=str(init_checkpoint(ds.root, config.init_from)))
     device = resolve_device(config.device)
     params = config.run_params()
     run_id = _pick_run(ds, config, params)
@@ -167,7 +171,7 @@ class _Trainer:
         self.unlabeled = load_images(ds, unl_ids, config.size) if unl_ids else None
         self.model, self.arch_json, self.norm, self.backbone = build_net(
             config.arch, self.n_classes, seed=config.seed, widths=config.widths,
-            backbone_weights=config.backbone_weights)
+            backbone_weights=config.backbone_weights, init_from=config.init_from, labelmap=ds.labelmap)
         # channels-last convolutions are ~20 % faster on the CPU (oneDNN) and no slower on CUDA
         self.model.to(device, memory_format=torch.channels_last)
         self.teacher = copy.deepcopy(self.model).eval() if unl_ids and config.ssl_weight > 0 else None
@@ -193,7 +197,8 @@ class _Trainer:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "animeparse", "arch": self.arch_json.get("kind", "unet"),
-                "init": "backbone" if self.backbone else "random", "backbone": self.backbone}
+                "init": ("checkpoint" if "init_from" in self.backbone else "backbone") if self.backbone else "random",
+                "backbone": self.backbone}
 
     def _schedule(self, done_steps: int) -> Any:
         """A one-cycle schedule over the planned epochs, positioned after ``done_steps`` optimizer steps."""
@@ -357,22 +362,6 @@ class _Trainer:
             data["student"] = self.model.state_dict()
         with atomic_open(path, "wb") as fh:
             torch.save(data, fh)
-
-
-def _check_config(config: TrainConfig) -> None:
-    if config.epochs < 1 or config.batch_size < 1 or config.size < 32 or config.size % 8:
-        raise AnimeparseError(f"parser train: need epochs >= 1, batch size >= 1 and a size >= 32 that is a "
-                              f"multiple of 8; got epochs={config.epochs}, batch size={config.batch_size}, "
-                              f"size={config.size}")
-    if config.arch not in ARCHS:
-        raise AnimeparseError(f"--arch {config.arch!r}: use one of {', '.join(ARCHS)}")
-    if config.backbone_weights and config.arch != "bisenet":
-        raise AnimeparseError("--backbone-weights starts BiSeNet's ResNet-18; it needs --arch bisenet")
-    if not 0.0 <= config.ssl_threshold <= 1.0 or not 0.0 <= config.ema_decay < 1.0 or config.ssl_weight < 0:
-        raise AnimeparseError(f"need --ssl-threshold in [0, 1], --ema-decay in [0, 1) and --ssl-weight >= 0; got "
-                              f"{config.ssl_threshold}, {config.ema_decay}, {config.ssl_weight}")
-    if config.time_budget is not None and config.time_budget < 0:
-        raise AnimeparseError(f"--time-budget is in minutes and must be >= 0 (0 = none), got {config.time_budget}")
 
 
 def _pick_run(ds: Dataset, config: TrainConfig, params: dict[str, Any]) -> str:
