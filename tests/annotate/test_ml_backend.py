@@ -105,8 +105,10 @@ def world(ls_server, tmp_path_factory, one_torch_thread) -> World:
     sam_path = save_tiny_sam(base / "sam_tiny.pth")
     lines: list[str] = []
     handler = _Collect(lines)
-    logging.getLogger("animeparse").addHandler(handler)
-    logging.getLogger("animeparse").setLevel(logging.DEBUG)
+    logger = logging.getLogger("animeparse")
+    level = logger.level  # restored after: a DEBUG level left behind would print INFO lines in later CLI tests
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
     server = make_server(BackendConfig(dataset=ds.root, checkpoint=str(sam_path), device="cpu", retrain_every=2,
                                        train_epochs=1, train_size=32, train_minutes=None), port=0)
     serve_in_thread(server)
@@ -122,7 +124,8 @@ def world(ls_server, tmp_path_factory, one_torch_thread) -> World:
         server.learner.wait(120)
         server.shutdown()
         server.server_close()
-        logging.getLogger("animeparse").removeHandler(handler)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def test_connecting_calls_setup_and_opening_a_task_preannotates_it(world):

@@ -46,6 +46,7 @@ def _masks(db: Path, layer: str) -> dict[str, str]:
 def _prelabel(*args: str) -> dict:
     r = CliRunner().invoke(cli, ["-q", "prelabel", *args, "--json"])
     assert r.exit_code == 0, r.output
+    assert r.output.lstrip().startswith("{"), f"--json printed more than the JSON: {r.output[:2000]!r}"
     return json.loads(r.output)
 
 
