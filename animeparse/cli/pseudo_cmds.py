@@ -74,19 +74,22 @@ def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: 
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="PNG file to write.")
-@click.option("--rows", type=click.IntRange(min=1), default=8, show_default=True, help="Parents shown (by id).")
+@click.option("-n", "--n", "--rows", "rows", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Parents shown (the first N by id); --rows is the old spelling.")
+@click.option("--all", "show_all", is_flag=True, help="Show every parent (overrides --n).")
 @click.option("--tile", type=click.IntRange(min=32, max=1024), default=256, show_default=True,
               help="Cell size in pixels.")
-def sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
-    """Contact sheet of a derived manga store: input (from the parent store), mask, manga variants per row.
+def sheet_cmd(directory: Path, out: Path, rows: int, show_all: bool, tile: int) -> None:
+    """Contact sheet of a derived manga store: input (from the parent store), outlined mask, manga variants per
+    row, and a legend of the classes shown.
 
     \b
     Example:
-      animeparse pseudo sheet my-ds-manga --out sheet.png --rows 6
+      animeparse pseudo sheet my-ds-manga --out sheet.png --all --tile 128
     """
     from ..translate.pseudo import contact_sheet
 
-    result = contact_sheet(directory, out, rows=rows, tile=tile)
+    result = contact_sheet(directory, out, rows=None if show_all else rows, tile=tile)
     click.echo(f"wrote {result.path} ({result.rows} rows x {result.columns} columns)")
 
 
@@ -153,10 +156,12 @@ def page_cmd(directory: Path, out: Path, pages: int, seed: int, size_wh: tuple[i
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="PNG file to write.")
-@click.option("--rows", type=click.IntRange(min=1), default=4, show_default=True, help="Pages shown.")
+@click.option("-n", "--n", "--rows", "rows", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Pages shown (the first N); --rows is the old spelling.")
+@click.option("--all", "show_all", is_flag=True, help="Show every page (overrides --n).")
 @click.option("--tile", type=click.IntRange(min=64, max=2048), default=360, show_default=True,
               help="Cell size in pixels.")
-def page_sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
+def page_sheet_cmd(directory: Path, out: Path, rows: int, show_all: bool, tile: int) -> None:
     """Contact sheet of a page store: page | page mask over it | carried face-level ids, with a legend.
 
     \b
@@ -165,7 +170,7 @@ def page_sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
     """
     from ..translate.page import page_sheet
 
-    result = page_sheet(directory, out, rows=rows, tile=tile)
+    result = page_sheet(directory, out, rows=None if show_all else rows, tile=tile)
     click.echo(f"wrote {result.path} ({result.rows} pages; carried ids from {result.parts_store or 'no parts store'})")
 
 

@@ -69,7 +69,7 @@ def _class_bars(stats: DatasetStats, column: str, xlabel: str, title: str, *, lo
         ax.set_xlim(0, max(1e-9, values.max()) * 1.15)
         ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
     for yi, v in zip(y, values):
-        ax.text(v if v > 0 else (floor or 0.0), yi, " " + _share(v), va="center", ha="left", fontsize=7)
+        ax.text(v if v > 0 else (floor or 0.0), float(yi), " " + _share(v), va="center", ha="left", fontsize=7)
     return fig
 
 
@@ -120,7 +120,7 @@ def image_size_plot(stats: DatasetStats) -> Figure:
         ax.invert_yaxis()
         ax.set_xlim(0, counts.max() * 1.15)
         for yi, n in zip(y, counts):
-            ax.text(n, yi, f" {n} ({n / max(1, stats.samples):.0%})", va="center", ha="left", fontsize=7)
+            ax.text(float(n), float(yi), f" {n} ({n / max(1, stats.samples):.0%})", va="center", ha="left", fontsize=7)
         ax.set_xlabel("samples")
         ax.set_ylabel("width x height (px)")
         ax.set_title(f"Image sizes ({stats.samples} samples, {len(sizes)} distinct)")
