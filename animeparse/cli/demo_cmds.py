@@ -88,7 +88,24 @@ def demo_cmd(directory: Path, n: int, seed: int, size: int) -> None:
     echo_table([(k, v) for k, v in info.by_layer.items()], title="mask layers")
     echo_table(list(result.facts.items()), title="stages")
     echo_table([(name, path) for name, path in result.outputs.items()], title="outputs")
-    click.echo(f"next: animeparse info {result.store}")
+    click.echo(f"next: {_activate_hint()}animeparse info {result.store}")
+
+
+def _activate_hint() -> str:
+    """``source VENV/bin/activate && `` when the ``animeparse`` on PATH is not this one (scripts/demo.sh runs
+    ``.venv/bin/animeparse`` without activating ``.venv``, so a bare ``animeparse`` is not found afterwards)."""
+    import os
+    import shutil
+    import sys
+
+    here = Path(sys.executable).parent
+    found = shutil.which("animeparse")
+    if found and Path(found).parent.resolve() == here.resolve():
+        return ""
+    activate = here / "activate"
+    if not activate.is_file():  # not a virtual environment: name the script itself
+        return f"PATH={here}{os.pathsep}$PATH "
+    return f"source {activate} && "
 
 
 COMMANDS = [demo_data_cmd, demo_cmd]

@@ -10,7 +10,7 @@ import click
 
 from ..errors import LabelMapError
 from ..labelmap import LabelMap, load_labelmap
-from ..store import Dataset
+from ..store import Dataset, stores_below
 from .common import echo_table
 
 
@@ -48,13 +48,19 @@ def init_cmd(directory: Path, labelmap_name: str | None, classes: str | None, na
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def info_cmd(directory: Path, as_json: bool) -> None:
-    """Show counts by split, status and mask layer.
+    """Show counts by split, status and mask layer. DIRECTORY may also be a folder holding one store (such as
+    the demo's folder, whose store is DIR/store).
 
     \b
     Example:
       animeparse info my-ds
+      animeparse info animeparse-demo      # finds animeparse-demo/store
       animeparse info my-ds --json | jq .by_layer
     """
+    below = stores_below(directory.absolute())
+    if len(below) == 1:
+        directory = below[0]
+        click.echo(f"(the store in that folder: {directory})", err=True)
     with Dataset.open(directory) as ds:
         info = ds.info()
     if as_json:

@@ -1,6 +1,6 @@
 """The dataset store (folder + SQLite manifest). See :class:`Dataset`."""
 
-from .card import DatasetCard
+from .card import DatasetCard, stores_below
 from .dataset import Dataset, DatasetInfo, new_run_id
 from .lock import WriterLock
 from .manifest import SCHEMA_VERSION
@@ -24,4 +24,5 @@ __all__ = [
     "UnknownSelection",
     "WriterLock",
     "new_run_id",
+    "stores_below",
 ]
