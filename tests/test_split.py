@@ -240,7 +240,7 @@ def test_config_validation(kwargs, message):
 def test_cli_split_dry_run_then_write(tmp_path):
     root, ids = _store_with_fixed(tmp_path / "ds")
     runner = CliRunner()
-    r = runner.invoke(cli, ["-q", "split", str(root), "--ratios", "0.8,0.1,0.1", "--names", "train,val,test",
+    r = runner.invoke(cli, ["split", str(root), "--ratios", "0.8,0.1,0.1", "--names", "train,val,test",
                             "--seed", "2", "--group", "near-duplicates", "--group", "source", "--keep-fixed",
                             "--layer", "gt", "--workers", "0", "--dry-run"])
     assert r.exit_code == 0, r.output
@@ -251,7 +251,7 @@ def test_cli_split_dry_run_then_write(tmp_path):
         assert runner.invoke(cli, ["-q", "split", str(root), "--dry-run"]).exit_code == 0
         r = runner.invoke(cli, ["-q", "split", str(root)])  # ... a real run is refused
         assert r.exit_code == 1 and "another animeparse process" in r.output
-    r = runner.invoke(cli, ["-q", "split", str(root), "--ratios", "9,1", "--reassign-fixed", "--seed", "2"])
+    r = runner.invoke(cli, ["split", str(root), "--ratios", "9,1", "--reassign-fixed", "--seed", "2"])
     assert r.exit_code == 0, r.output
     assert "written (run split-" in r.output
     with Dataset.open(root) as ds:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import StageBars, echo_table, progress_bar
+from .common import StageBars, echo_table, progress_bar, say
 
 
 @click.command("demo-data")
@@ -46,7 +46,7 @@ def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool, kind: 
         counts = {"labelled train": sum(r.split == "train" and r.labelled for r in records),
                   "unlabelled pool": sum(r.split == "train" and not r.labelled for r in records),
                   "val": sum(r.split == "val" for r in records), "test": sum(r.split == "test" for r in records)}
-        click.echo(f"wrote {len(records)} figures of {len({r.character for r in records})} characters to {out} "
+        say(f"wrote {len(records)} figures of {len({r.character for r in records})} characters to {out} "
                    "(AnimeCharacterParsing layout; characters in characters.csv)")
         echo_table(list(counts.items()))
         return
@@ -54,14 +54,14 @@ def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool, kind: 
         from ..demo.defects import make_defect_dataset
 
         seeded = make_defect_dataset(out, n_clean=n, seed=seed, size=size)
-        click.echo(f"made store {out} with {len(seeded.get('clean', []))} clean faces and these seeded defects:")
+        say(f"made store {out} with {len(seeded.get('clean', []))} clean faces and these seeded defects:")
         echo_table(sorted((code, len(where)) for code, where in seeded.items() if code != "clean"))
         return
     from ..demo.synth import write_demo_data
 
     with progress_bar("generate", total=n) as progress:
         stems = write_demo_data(out, n, seed=seed, size=size, progress=progress)
-    click.echo(f"wrote {len(stems)} faces to {out / 'images'} and masks to {out / 'masks'}")
+    say(f"wrote {len(stems)} faces to {out / 'images'} and masks to {out / 'masks'}")
 
 
 @click.command("demo")
@@ -84,11 +84,11 @@ def demo_cmd(directory: Path, n: int, seed: int, size: int) -> None:
     with StageBars(total=n) as bars:
         result = run_demo(directory, n=n, seed=seed, size=size, progress=bars)
     info = result.info
-    click.echo(f"demo finished: {info.samples} samples in store {result.store}")
+    say(f"demo finished: {info.samples} samples in store {result.store}")
     echo_table([(k, v) for k, v in info.by_layer.items()], title="mask layers")
     echo_table(list(result.facts.items()), title="stages")
     echo_table([(name, path) for name, path in result.outputs.items()], title="outputs")
-    click.echo(f"next: {_activate_hint()}animeparse info {result.store}")
+    say(f"next: {_activate_hint()}animeparse info {result.store}")
 
 
 def _activate_hint() -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..executor import EngineConfig
-from .common import echo_table, engine_options, progress_bar
+from .common import echo_table, engine_options, progress_bar, say
 
 
 @click.group("pseudo")
@@ -61,7 +61,7 @@ def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: 
     with progress_bar("translate") as progress:
         result = make_manga(directory, out, config=config, progress=progress, engine=engine_config)
     rate = f"{result.translated / result.seconds:.1f} images/s" if result.translated else "-"
-    click.echo(f"{result.translated} translated, {result.skipped_existing} already there, {result.duplicates} "
+    say(f"{result.translated} translated, {result.skipped_existing} already there, {result.duplicates} "
                f"duplicate images skipped -> {result.out}")
     echo_table([("translator", f"{result.translator} (sha256 {result.translator_sha256[:12]})"),
                 ("device", result.device + (f" x {result.workers} Ray workers" if result.workers else "")),
@@ -90,7 +90,7 @@ def sheet_cmd(directory: Path, out: Path, rows: int, show_all: bool, tile: int) 
     from ..translate.pseudo import contact_sheet
 
     result = contact_sheet(directory, out, rows=None if show_all else rows, tile=tile)
-    click.echo(f"wrote {result.path} ({result.rows} rows x {result.columns} columns)")
+    say(f"wrote {result.path} ({result.rows} rows x {result.columns} columns)")
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
@@ -147,7 +147,7 @@ def page_cmd(directory: Path, out: Path, pages: int, seed: int, size_wh: tuple[i
                         parts_out=str(parts_out) if parts_out is not None else None)
     with progress_bar("compose", unit="page") as progress:
         result = make_pages(directory, out, config=config, progress=progress)
-    click.echo(f"{result.made} pages made, {result.skipped_existing} already there -> {result.out}")
+    say(f"{result.made} pages made, {result.skipped_existing} already there -> {result.out}")
     echo_table([("carried ids", f"{result.with_parts} panels -> {result.parts_out or '(none: no labelled source)'}"),
                 ("font", result.font), ("run", result.run_id or "(nothing to do)")])
 
@@ -171,7 +171,7 @@ def page_sheet_cmd(directory: Path, out: Path, rows: int, show_all: bool, tile: 
     from ..translate.page import page_sheet
 
     result = page_sheet(directory, out, rows=None if show_all else rows, tile=tile)
-    click.echo(f"wrote {result.path} ({result.rows} pages; carried ids from {result.parts_store or 'no parts store'})")
+    say(f"wrote {result.path} ({result.rows} pages; carried ids from {result.parts_store or 'no parts store'})")
 
 
 COMMANDS = [pseudo_group]

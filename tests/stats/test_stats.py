@@ -172,7 +172,7 @@ def test_cli_stats(tiny, tmp_path):
     (out / "old.txt").write_text("old")
     r = runner.invoke(cli, ["-q", "stats", str(tiny[0]), "--out", str(out)])
     assert r.exit_code == 1 and "--force" in r.output and (out / "old.txt").exists()
-    r = runner.invoke(cli, ["-q", "stats", str(tiny[0]), "--out", str(out), "--split", "train", "--split", "test",
+    r = runner.invoke(cli, ["stats", str(tiny[0]), "--out", str(out), "--split", "train", "--split", "test",
                             "--format", "md", "--layer", "gt", "--workers", "0", "--force"])
     assert r.exit_code == 0, r.output
     assert "report.md" in r.output and "classes.csv" in r.output and "class_area.png" in r.output

@@ -15,11 +15,11 @@ require("torch", extra="sam")
 def test_manga_then_sheet(parent_store, tmp_path):
     runner = CliRunner()
     out = tmp_path / "manga"
-    r = runner.invoke(cli, ["-q", "pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
+    r = runner.invoke(cli, ["pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
                             "--device", "cpu", "--batch-size", "2", "--seed", "3"])
     assert r.exit_code == 0, r.output
     assert "8 translated, 0 already there" in r.output and "manga-v2" in r.output
-    r = runner.invoke(cli, ["-q", "pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
+    r = runner.invoke(cli, ["pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
                             "--device", "cpu", "--seed", "3"])
     assert r.exit_code == 0 and "0 translated, 8 already there" in r.output
     r = runner.invoke(cli, ["pseudo", "sheet", str(out), "--out", str(tmp_path / "s.png"), "--rows", "2"])

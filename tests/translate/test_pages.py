@@ -264,7 +264,7 @@ def test_cli_page_then_sheet(manga_store, tmp_path):
 
     runner = CliRunner()
     out = tmp_path / "cli-pages"
-    args = ["-q", "pseudo", "page", str(manga_store), "--out", str(out), "--pages", "2", "--size", "300x420",
+    args = ["pseudo", "page", str(manga_store), "--out", str(out), "--pages", "2", "--size", "300x420",
             "--panels", "2-4", "--seed", "5"]
     r = runner.invoke(cli, args)
     assert r.exit_code == 0, r.output
