@@ -150,8 +150,9 @@ def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: st
 @ls_group.command("pull")
 @click.argument("dataset", type=_STORE)
 @_server_options("Title of the project to read; it must exist (ls push makes it).")
-@click.option("--force", is_flag=True, help="Also replace reviewed gt masks, and gt masks newer than the "
-                                            "annotation.")
+@click.option("--force", is_flag=True, help="Also replace reviewed gt masks, gt masks newer than the "
+                                            "annotation, and gt pulled from another project sharing the samples "
+                                            "(refused otherwise).")
 @click.option("--alpha-threshold", type=click.IntRange(1, 255), default=DEFAULT_ALPHA_THRESHOLD, show_default=True,
               help="Brush alpha at or above which a pixel is painted (Label Studio anti-aliases brush edges).")
 @click.option("--map", "maps", multiple=True, metavar="LABEL=CLASS",
