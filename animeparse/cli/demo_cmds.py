@@ -47,7 +47,7 @@ def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool, kind: 
                   "unlabelled pool": sum(r.split == "train" and not r.labelled for r in records),
                   "val": sum(r.split == "val" for r in records), "test": sum(r.split == "test" for r in records)}
         say(f"wrote {len(records)} figures of {len({r.character for r in records})} characters to {out} "
-                   "(AnimeCharacterParsing layout; characters in characters.csv)")
+            "(AnimeCharacterParsing layout; characters in characters.csv)")
         echo_table(list(counts.items()))
         return
     if defects:

@@ -137,10 +137,10 @@ def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: st
     say(f"project {report.project!r} (id {report.project_id}, {state}) on {report.url}")
     say(f"  samples selected  {report.selected}")
     say(f"  tasks             {report.tasks_created} created, {report.tasks_existing} already there"
-               + (f", {report.tasks_repaired} given their sample id" if report.tasks_repaired else ""))
+        + (f", {report.tasks_repaired} given their sample id" if report.tasks_repaired else ""))
     if report.layer:
         say(f"  predictions       {report.predictions_added} added, {report.predictions_existing} already "
-                   f"there (layer {report.layer}, model_version {report.model_version})")
+            f"there (layer {report.layer}, model_version {report.model_version})")
         if report.without_prelabel:
             say(f"  no prelabel       {len(report.without_prelabel)} samples (tasks without predictions)")
     else:
@@ -193,7 +193,7 @@ def pull_cmd(dataset: Path, url: str, token: str | None, project: str, force: bo
         say(f"  {len(report.several)} tasks have several annotations; took the latest by updated_at:")
         for row in report.several[:10]:
             say(f"    task {row['task_id']} (sample {row['sample_id']}): {row['annotations']} annotations, "
-                       f"took {row['chosen']}")
+                f"took {row['chosen']}")
     if report.unknown_tasks:
         say(f"  {len(report.unknown_tasks)} tasks name no sample of this store (skipped)")
     for line in report.errors[:20]:

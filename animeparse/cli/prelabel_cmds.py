@@ -136,9 +136,9 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         click.echo(json.dumps(asdict(result), indent=2, sort_keys=True))
         return
     say(f"prelabelled {result.computed} samples into layer {result.layer} "
-               f"({result.skipped_done} already done, {result.selected} selected) in {result.seconds:.1f}s, "
-               f"{result.images_per_s:.2f} images/s on {result.device}"
-               + (f" x {result.workers} Ray workers" if result.workers else ""))
+        f"({result.skipped_done} already done, {result.selected} selected) in {result.seconds:.1f}s, "
+        f"{result.images_per_s:.2f} images/s on {result.device}"
+        + (f" x {result.workers} Ray workers" if result.workers else ""))
     if result.sam:
         say(f"  parser + SAM {result.sam} ({mode} mode)")
     elif sam == "auto":
@@ -149,7 +149,7 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
         say(f"  mean score {result.mean_score:.3f}; SAM embeddings computed: {result.encoded}")
     if result.pieces_per_image is not None:
         say(f"  pieces per image {result.pieces_per_image:.1f} (before clean-up "
-                   f"{result.pieces_before_cleanup:.1f})")
+            f"{result.pieces_before_cleanup:.1f})")
     say(f"next: animeparse prelabel evaluate {ds} --layer {result.layer}")
 
 
@@ -259,7 +259,7 @@ def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_si
     resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
     planned = f" (of {epochs}: time budget)" if result.epochs < epochs else ""
     say(f"parser run {result.run_id}: {result.epochs} epochs{planned}{resumed} in {result.seconds:.1f}s; "
-               f"training mIoU {result.metrics.get('miou', 0):.3f}, loss {result.metrics.get('loss', 0):.3f}")
+        f"training mIoU {result.metrics.get('miou', 0):.3f}, loss {result.metrics.get('loss', 0):.3f}")
     say(f"  checkpoint {result.checkpoint} (SHA-256 {result.sha256[:16]})")
     say(f"next: animeparse prelabel {ds} --parser {result.run_id}")
 

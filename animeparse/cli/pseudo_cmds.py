@@ -62,7 +62,7 @@ def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: 
         result = make_manga(directory, out, config=config, progress=progress, engine=engine_config)
     rate = f"{result.translated / result.seconds:.1f} images/s" if result.translated else "-"
     say(f"{result.translated} translated, {result.skipped_existing} already there, {result.duplicates} "
-               f"duplicate images skipped -> {result.out}")
+        f"duplicate images skipped -> {result.out}")
     echo_table([("translator", f"{result.translator} (sha256 {result.translator_sha256[:12]})"),
                 ("device", result.device + (f" x {result.workers} Ray workers" if result.workers else "")),
                 ("run", result.run_id or "(nothing to do)"), ("speed", rate)])

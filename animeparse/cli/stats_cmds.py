@@ -44,7 +44,7 @@ def stats_cmd(directory: Path, out: Path, layer: str, splits: tuple[str, ...], f
         stats = compute_stats(ds, layer=layer, splits=splits or None, progress=progress, workers=workers)
     report = write_report(stats, out, fmt, force=force)
     say(f"{stats.samples} samples, {stats.labelled} with a {layer!r} mask, splits: "
-               f"{', '.join(stats.splits) or '(none)'}")
+        f"{', '.join(stats.splits) or '(none)'}")
     echo_table([("summary", report.summary), ("tables", ", ".join(p.name for p in report.csv)),
                 ("plots", ", ".join(p.name for p in report.plots))], title=f"wrote {report.folder}")
 
@@ -99,7 +99,7 @@ def split_cmd(directory: Path, ratios: tuple[float, ...], names: str | None, see
     say("\nshare of each class's labelled samples per split:")
     say(classes.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
     say(f"\nclass deviation {plan.deviation:.3f} (0 = every class split exactly by the ratios); "
-               f"{len(plan.moved)} samples change split, {len(plan.assignment) - len(plan.free)} fixed")
+        f"{len(plan.moved)} samples change split, {len(plan.assignment) - len(plan.free)} fixed")
     if dry_run:
         say("dry run: nothing written")
     else:

@@ -41,7 +41,7 @@ def init_cmd(directory: Path, labelmap_name: str | None, classes: str | None, na
         if classes else load_labelmap(labelmap_name or "danbooru-parsing")
     with Dataset.create(directory, labelmap=labelmap, name=name, lr_convention=lr_convention, kind=kind) as ds:
         say(f"created store {ds.root} with label map {labelmap.name} v{labelmap.version} "
-                   f"({len(labelmap)} classes)")
+            f"({len(labelmap)} classes)")
 
 
 @click.command("info")

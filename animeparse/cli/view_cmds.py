@@ -162,7 +162,7 @@ def pull_tags_cmd(ds_path: Path, db_dir: Path | None, name: str | None, as_json:
         say(f"  removed in the app, kept in the store: {kept}")
     if result.not_in_store:
         say(f"  {len(result.not_in_store)} samples of the mirror are no longer in the store (run view to "
-                   "drop them)")
+            "drop them)")
 
 
 COMMANDS = [view_cmd]
