@@ -240,10 +240,11 @@ def test_config_validation(kwargs, message):
 def test_cli_split_dry_run_then_write(tmp_path):
     root, ids = _store_with_fixed(tmp_path / "ds")
     runner = CliRunner()
-    r = runner.invoke(cli, ["split", str(root), "--ratios", "0.8,0.1,0.1", "--names", "train,val,test",
+    r = runner.invoke(cli, ["-q", "split", str(root), "--ratios", "0.8,0.1,0.1", "--names", "train,val,test",
                             "--seed", "2", "--group", "near-duplicates", "--group", "source", "--keep-fixed",
                             "--layer", "gt", "--workers", "0", "--dry-run"])
     assert r.exit_code == 0, r.output
+    # the plan is what a dry run is for: printed even with -q
     assert "dry run: nothing written" in r.output and "hat" in r.output and "groups" in r.output
     with Dataset.open(root) as ds:
         assert ds.info().by_split == {"test": 5, "train": 34, "val": 1} and not ds.runs(kind="split")

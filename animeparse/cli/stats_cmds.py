@@ -94,14 +94,15 @@ def split_cmd(directory: Path, ratios: tuple[float, ...], names: str | None, see
         plan = split_dataset(ds, config, dry_run=dry_run, progress=progress, workers=workers)
     for warning in plan.warnings:
         say(f"warning: {warning}", err=True)
-    say(plan.summary.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
+    show = click.echo if dry_run else say  # a dry run's plan is what it was asked for: printed even with -q
+    show(plan.summary.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
     classes = plan.class_shares[plan.class_shares["samples"] > 0]
-    say("\nshare of each class's labelled samples per split:")
-    say(classes.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
-    say(f"\nclass deviation {plan.deviation:.3f} (0 = every class split exactly by the ratios); "
-        f"{len(plan.moved)} samples change split, {len(plan.assignment) - len(plan.free)} fixed")
+    show("\nshare of each class's labelled samples per split:")
+    show(classes.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
+    show(f"\nclass deviation {plan.deviation:.3f} (0 = every class split exactly by the ratios); "
+         f"{len(plan.moved)} samples change split, {len(plan.assignment) - len(plan.free)} fixed")
     if dry_run:
-        say("dry run: nothing written")
+        show("dry run: nothing written")
     else:
         say(f"written (run {plan.run_id})")
 
