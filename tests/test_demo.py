@@ -38,7 +38,7 @@ def _state(store):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("ref")
-    r = CliRunner().invoke(cli, ["-q", "demo", str(root), "-n", str(N), "--size", str(SIZE)])
+    r = CliRunner().invoke(cli, ["demo", str(root), "-n", str(N), "--size", str(SIZE)])
     assert r.exit_code == 0, r.output
     return root, _state(root / "store"), r.output
 

@@ -475,11 +475,11 @@ EXPECTED: dict[str, dict[str, str]] = {
         "images/face_0005.png": "7616eef37ba3de051260eeb9bf7711a69ac53c8faae5d956efefbc7670aa776d",
         "images/face_0006.png": "a419f6255dc44f331a307cbccf0b6baf1b115b6dcc0b32077bd90e7962fe835a",
         "images/face_0007.png": "4a6e345f5c429e760a44ee82a74f3370e2abcfd573f3e57b9af0101d1b757aa9",
-        "label_config.xml": "02d5f3295da1d906031b104c308b408123ed51b3b91eb11641993813fcdec4d3",
+        "label_config.xml": "4683f232a00793cbc5964fe66de80010c49e8919deeaf7112495138d4be5148b",
         "tasks.json": "061228eb08adaa4006e9be1d9cfd183abfff16222176c3d1f09de77e061fc9b4",
     },
     "labelstudio-predictions": {
-        "label_config.xml": "02d5f3295da1d906031b104c308b408123ed51b3b91eb11641993813fcdec4d3",
+        "label_config.xml": "4683f232a00793cbc5964fe66de80010c49e8919deeaf7112495138d4be5148b",
         "tasks.json": "64f6fcfd63dbae4397377836edccceb6943daf44f227415a7cad21589cc82209",
     },
     "parquet": {

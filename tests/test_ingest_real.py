@@ -36,7 +36,7 @@ def _voc(shared_data: Path, stem: str) -> np.ndarray:
                          ids=["labelme", "coco"])
 def test_labelme_and_its_coco_export_ingest_to_labelmes_own_masks(shared_data, voc_store, source, fmt):
     maps = [a for k, v in VOC_MAP.items() for a in ("--map", f"{k}={v}")]
-    r = CliRunner().invoke(cli, ["-q", "ingest", str(shared_data / source), "--into", str(voc_store), *maps])
+    r = CliRunner().invoke(cli, ["ingest", str(shared_data / source), "--into", str(voc_store), *maps])
     assert r.exit_code == 0, r.output
     assert f"({fmt})" in r.output and "3 added, 3 with masks" in r.output
     masks = _by_name(voc_store)
@@ -92,7 +92,7 @@ def test_label_studio_polygon_export_uses_original_size(shared_data, tmp_path):
     Image.fromarray(np.zeros((426, 640, 3), np.uint8)).save(tmp_path / "uploads" / "000000000025.jpg")
     runner = CliRunner()
     runner.invoke(cli, ["init", str(tmp_path / "ds"), "--classes", "Airplane,Car", "--kind", "other"])
-    r = runner.invoke(cli, ["-q", "ingest", str(export), "--into", str(tmp_path / "ds"), "--images",
+    r = runner.invoke(cli, ["ingest", str(export), "--into", str(tmp_path / "ds"), "--images",
                             str(tmp_path / "uploads")])
     assert r.exit_code == 0, r.output
     assert "(labelstudio)" in r.output and "1 added, 1 with masks" in r.output

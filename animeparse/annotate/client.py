@@ -21,7 +21,7 @@ from ..errors import AnimeparseError, MissingDependencyError
 from ..fsutil import atomic_open
 
 __all__ = ["LabelStudioError", "Connection", "ProjectInfo", "TaskInfo", "TOKEN_ENV", "URL_ENV", "DEFAULT_URL",
-           "redact_url"]
+           "redact_url", "start_hint"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,14 @@ URL_ENV = "LABEL_STUDIO_URL"
 DEFAULT_URL = "http://localhost:8080"
 _TOKEN_HELP = ("copy the token from Label Studio's Account & Settings page and pass --token or set "
                f"{TOKEN_ENV}")
+_AGAIN = "then run the same animeparse ls command again (push and pull pick up where they stopped)"
+
+
+def start_hint(url: str) -> str:
+    """How to start a local Label Studio on ``url``'s port, for a pip install (the clone's script as well)."""
+    port = urlsplit(url).port or 8080
+    return (f"start one with: pip install label-studio && label-studio start --port {port} (from a clone of "
+            "animeparse: bash scripts/label-studio-local.sh)")
 T = TypeVar("T")
 
 
@@ -117,15 +125,26 @@ class Connection:
                                        "use the token of a user who may manage the project") from None
             raise LabelStudioError(f"Label Studio at {self.url} answered {code} when asked to {what}: "
                                    f"{self._detail(err.body)}") from None
+        # one message per kind of network failure, each with its fix (the checks go from specific to general)
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
-            raise LabelStudioError(f"cannot reach Label Studio at {self.url} ({type(err).__name__}); start it "
-                                   "(bash scripts/label-studio-local.sh) or check --url") from None
+            raise LabelStudioError(f"cannot reach Label Studio at {self.url} ({type(err).__name__}) when asked to "
+                                   f"{what}; is it running? {start_hint(self.url)}; or check --url. If it was "
+                                   f"running, {_AGAIN}") from None
         except httpx.TimeoutException as err:
             raise LabelStudioError(f"Label Studio at {self.url} did not answer in time when asked to {what} "
-                                   f"({type(err).__name__}); try again, or raise the timeout") from None
+                                   f"({type(err).__name__}); the server is busy or stuck: check it, {_AGAIN}"
+                                   ) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError) as err:
+            raise LabelStudioError(f"the connection to Label Studio at {self.url} broke when asked to {what} "
+                                   f"({type(err).__name__}: the server closed it mid-request, e.g. it stopped or "
+                                   f"restarted); check that it is running, {_AGAIN}") from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
+            raise LabelStudioError(f"{self.url} is not a URL Label Studio can be reached at ({type(err).__name__}); "
+                                   "check --url (http://host:port)") from None
         except httpx.HTTPError as err:
             raise LabelStudioError(f"request to Label Studio at {self.url} failed when asked to {what} "
-                                   f"({type(err).__name__}: {self._scrub(str(err))[:200]})") from None
+                                   f"({type(err).__name__}: {self._scrub(str(err))[:200]}); check the server and "
+                                   f"--url, {_AGAIN}") from None
 
     def _detail(self, body: Any) -> str:
         """The useful part of an error reply (``detail``, ``validation_errors``), short and without the token."""

@@ -3,10 +3,13 @@
 One ``<BrushLabels>`` control lists the map's classes in id order with their colours; background (id 0) is left
 out because an unpainted pixel already is background, and a painted "background" would lose every overlap (it has
 the lowest priority) and so do nothing. An ``ignore`` label paints the ignore index (255), which wins every
-overlap. With ``sam=True`` a ``<KeyPointLabels>`` / ``<RectangleLabels>`` pair (``smart="true"``) carries the
-clicks and boxes that prompt an interactive SAM backend; :mod:`.pull` drops their results, so a prompt left in an
-annotation never paints a class. With ``characters`` a single-choice ``<Choices name="character">`` block lists the
-character ids (:mod:`.characters` pushes and pulls the choice).
+overlap, and is drawn in a colour that shows on the page and next to the classes (:func:`..colours.ignore_colour`,
+never white). The label controls come before the image, so every label chip is above the fold at a 1000 px high
+window whatever the image's size (below a large image the second row of chips was out of sight). With
+``sam=True`` a ``<KeyPointLabels>`` / ``<RectangleLabels>`` pair (``smart="true"``) carries the clicks and boxes
+that prompt an interactive SAM backend; :mod:`.pull` drops their results, so a prompt left in an annotation never
+paints a class. With ``characters`` a single-choice ``<Choices name="character">`` block lists the character ids
+(:mod:`.characters` pushes and pulls the choice).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 
+from ..colours import ignore_colour
 from ..errors import LabelMapError
 from ..labelmap import LabelMap, builtin_labelmaps, load_labelmap
 
@@ -30,8 +34,6 @@ PROMPT_CONTROLS = ("sam_points", "sam_box")  # keypoint and box prompts for an i
 IGNORE_LABEL = "ignore"
 CHARACTER_CONTROL = "character"  # <Choices name="character">: the sample's character id
 NEGATIVE_LABEL = "negative"  # keypoint label of a negative click for ``ls serve`` (not a class)
-_WHITE = (255, 255, 255)
-_GREY = (127, 127, 127)
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:
@@ -42,8 +44,7 @@ def _labels(labelmap: LabelMap) -> list[tuple[str, str]]:
     """(name, colour) in id order: the map's classes except background, then ``ignore``."""
     out = [(c.name, _hex(c.color)) for c in labelmap.classes if c.id != 0]
     if IGNORE_LABEL not in labelmap:
-        used = {c.color for c in labelmap.classes if c.id != 0}
-        out.append((IGNORE_LABEL, _hex(_GREY if _WHITE in used else _WHITE)))
+        out.append((IGNORE_LABEL, _hex(ignore_colour([c.color for c in labelmap.classes]))))
     return out
 
 
@@ -72,8 +73,6 @@ def label_config(labelmap: LabelMap, *, sam: bool = False, interactive: bool = F
         f"(sha256 {labelmap.sha256[:12]}){', with SAM prompt controls' if sam else ''}"
         f"{' and negative clicks' if interactive else ''} -->",
         "<View>",
-        f'  <Image name="{IMAGE_KEY}" value="${IMAGE_KEY}" zoom="true" zoomControl="true" '
-        'brightnessControl="true" contrastControl="true"/>',
         *block("BrushLabels", BRUSH_CONTROL),
     ]
     if sam:
@@ -85,6 +84,8 @@ def label_config(labelmap: LabelMap, *, sam: bool = False, interactive: bool = F
                      'showInline="true">')
         lines += [f"    <Choice value={quoteattr(c)}/>" for c in characters]
         lines.append("  </Choices>")
+    lines.append(f'  <Image name="{IMAGE_KEY}" value="${IMAGE_KEY}" zoom="true" zoomControl="true" '
+                 'brightnessControl="true" contrastControl="true"/>')
     return "\n".join([*lines, "</View>", ""])
 
 

@@ -16,6 +16,9 @@ Rules, per task:
 - **Reviewed** samples are never changed without ``force`` (``kept_reviewed``).
 - **Character**: the choice in the latest live annotation's ``character`` Choices block becomes the sample's
   character (:mod:`.characters`); no choice leaves it as it is.
+- **Another project's gt**: when a sample's ``gt`` came from another Label Studio project (two projects sharing
+  samples) and this project's annotation differs, the pull is refused before anything is written, naming the
+  first such sample and both projects; with ``force`` the usual newer-replaces-older rule decides.
 
 Each sample is committed on its own, so a pull that is interrupted is finished by running it again.
 """
@@ -148,6 +151,8 @@ def apply_export(ds: Dataset, tasks: Any, *, config: PullConfig, project: Projec
             items = list(labelstudio.read(src, labelmap=ds.labelmap, options=options))
         except LabelMapError as err:
             raise LabelMapError(f"label mismatch in project {project.title!r} on {url}: {err.args[0]}") from None
+    if not config.force:
+        _refuse_other_projects(ds, items, sample_of, project=project, url=url)
     for done, item in enumerate(items, 1):
         tid = item.meta.get("ls_task_id")
         sid = sample_of[tid] if isinstance(tid, int) else ""
@@ -202,6 +207,34 @@ def _store(ds: Dataset, sid: str, mask: npt.NDArray[np.uint8], meta: dict[str, A
         (report.added if action == "add" else report.replaced).append(sid)
     else:
         getattr(report, action).append(sid)
+
+
+def _refuse_other_projects(ds: Dataset, items: list[Any], sample_of: Mapping[int, str], *, project: ProjectInfo,
+                           url: str) -> None:
+    """Raise when an annotation would overwrite a ``gt`` mask pulled from another Label Studio project (another
+    project id, or the same id on another server) with different pixels; names the first sample and both
+    projects."""
+    conflicts: list[tuple[str, Mapping[str, Any]]] = []
+    for item in items:
+        tid = item.meta.get("ls_task_id")
+        sid = sample_of.get(tid) if isinstance(tid, int) else None
+        if sid is None or item.error is not None or item.mask_hw is None:
+            continue
+        existing = ds.mask_record(sid, "gt")
+        old: Mapping[str, Any] = existing.origin if existing is not None else {}
+        if old.get("source") != "label-studio" or (old.get("project_id"), old.get("url")) == (project.id, url):
+            continue
+        stored = ds.read_mask(sid, "gt")
+        if stored is None or stored.shape != item.mask_hw.shape or not np.array_equal(stored, item.mask_hw):
+            conflicts.append((sid, old))
+    if conflicts:
+        sid, old = conflicts[0]
+        more = f" (and {len(conflicts) - 1} more samples)" if len(conflicts) > 1 else ""
+        raise LabelStudioError(
+            f"sample {sid}{more} has gt pulled from project {old.get('project')!r} (id {old.get('project_id')} on "
+            f"{old.get('url')}); pulling project {project.title!r} (id {project.id} on {url}) would overwrite it "
+            "with different pixels; nothing was written. Pass --force to let the newer annotation win, or pull "
+            "the second project into another store")
 
 
 def _compare(ds: Dataset, existing: MaskRecord, origin: Mapping[str, Any], mask: npt.NDArray[np.uint8], *,

@@ -26,7 +26,8 @@ def progress_bar(desc: str, total: int | None = None, *, unit: str = "img",
     ``progress(done, total)`` callback; silent with ``-q``."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, disable=is_quiet(), leave=False,
+    # disable=None: no bar when stderr is not a terminal (logs, pipes, CI), so no carriage returns land there
+    bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, disable=True if is_quiet() else None, leave=False,
                file=sys.stderr)
 
     def update(done: int, total_now: int | None) -> None:
@@ -40,7 +41,18 @@ def progress_bar(desc: str, total: int | None = None, *, unit: str = "img",
         bar.close()
 
 
-def echo_table(rows: list[tuple[str, object]], *, title: str | None = None) -> None:
+def say(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` for summaries, notes and warnings: silent with ``-q``, which means errors only. What a command
+    exists to print (``info``, ``models list``, ``prelabel evaluate``, ``ls config``, any ``--json``) uses
+    ``click.echo`` (or ``echo_table(always=True)``) and still prints."""
+    if not is_quiet():
+        click.echo(message, err=err, nl=nl)
+
+
+def echo_table(rows: list[tuple[str, object]], *, title: str | None = None, always: bool = False) -> None:
+    """``key  value`` lines under an optional title; silent with ``-q`` unless ``always`` (the command's product)."""
+    if is_quiet() and not always:
+        return
     if title:
         click.echo(title)
     width = max((len(k) for k, _ in rows), default=0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import StageBars, echo_table, progress_bar
+from .common import StageBars, echo_table, progress_bar, say
 
 
 @click.command("demo-data")
@@ -46,22 +46,22 @@ def demo_data_cmd(out: Path, n: int, seed: int, size: int, defects: bool, kind: 
         counts = {"labelled train": sum(r.split == "train" and r.labelled for r in records),
                   "unlabelled pool": sum(r.split == "train" and not r.labelled for r in records),
                   "val": sum(r.split == "val" for r in records), "test": sum(r.split == "test" for r in records)}
-        click.echo(f"wrote {len(records)} figures of {len({r.character for r in records})} characters to {out} "
-                   "(AnimeCharacterParsing layout; characters in characters.csv)")
+        say(f"wrote {len(records)} figures of {len({r.character for r in records})} characters to {out} "
+            "(AnimeCharacterParsing layout; characters in characters.csv)")
         echo_table(list(counts.items()))
         return
     if defects:
         from ..demo.defects import make_defect_dataset
 
         seeded = make_defect_dataset(out, n_clean=n, seed=seed, size=size)
-        click.echo(f"made store {out} with {len(seeded.get('clean', []))} clean faces and these seeded defects:")
+        say(f"made store {out} with {len(seeded.get('clean', []))} clean faces and these seeded defects:")
         echo_table(sorted((code, len(where)) for code, where in seeded.items() if code != "clean"))
         return
     from ..demo.synth import write_demo_data
 
     with progress_bar("generate", total=n) as progress:
         stems = write_demo_data(out, n, seed=seed, size=size, progress=progress)
-    click.echo(f"wrote {len(stems)} faces to {out / 'images'} and masks to {out / 'masks'}")
+    say(f"wrote {len(stems)} faces to {out / 'images'} and masks to {out / 'masks'}")
 
 
 @click.command("demo")
@@ -84,11 +84,28 @@ def demo_cmd(directory: Path, n: int, seed: int, size: int) -> None:
     with StageBars(total=n) as bars:
         result = run_demo(directory, n=n, seed=seed, size=size, progress=bars)
     info = result.info
-    click.echo(f"demo finished: {info.samples} samples in store {result.store}")
+    say(f"demo finished: {info.samples} samples in store {result.store}")
     echo_table([(k, v) for k, v in info.by_layer.items()], title="mask layers")
     echo_table(list(result.facts.items()), title="stages")
     echo_table([(name, path) for name, path in result.outputs.items()], title="outputs")
-    click.echo(f"next: animeparse info {result.store}")
+    say(f"next: {_activate_hint()}animeparse info {result.store}")
+
+
+def _activate_hint() -> str:
+    """``source VENV/bin/activate && `` when the ``animeparse`` on PATH is not this one (scripts/demo.sh runs
+    ``.venv/bin/animeparse`` without activating ``.venv``, so a bare ``animeparse`` is not found afterwards)."""
+    import os
+    import shutil
+    import sys
+
+    here = Path(sys.executable).parent
+    found = shutil.which("animeparse")
+    if found and Path(found).parent.resolve() == here.resolve():
+        return ""
+    activate = here / "activate"
+    if not activate.is_file():  # not a virtual environment: name the script itself
+        return f"PATH={here}{os.pathsep}$PATH "
+    return f"source {activate} && "
 
 
 COMMANDS = [demo_data_cmd, demo_cmd]

@@ -16,7 +16,7 @@ from ..ingest import IngestConfig, IngestError, ingest
 from ..ingest.neardup import DEFAULT_NEAR_DUP_BITS, MAX_NEAR_DUP_BITS
 from ..labelmap import load_remap
 from ..store import Dataset
-from .common import StageBars, engine_options
+from .common import StageBars, engine_options, say
 
 
 @click.command("ingest")
@@ -103,24 +103,25 @@ def ingest_cmd(src: Path, into: Path, fmt: str, split: str | None, maps: tuple[s
             scores = detect_scores(src)
             best = max(scores, key=lambda n: scores[n])
             if scores[best] > 0:
-                click.echo(f"format: {best} (confidence {scores[best]:.2f}; force another with --format)", err=True)
+                say(f"format: {best} (confidence {scores[best]:.2f}; force another with --format)", err=True)
         with StageBars() as bars:
             try:
                 report = ingest(ds, src, config, progress=bars, engine=engine_config)
             except IngestError as err:
                 bars.close()
-                _finish(err.report, report_path)
+                _finish(err.report, report_path, failed=True)
                 raise
-    _finish(report, report_path)
+    _finish(report, report_path, failed=bool(report.refused))
     if report.refused:  # --on-error skip: committed, but exit 1 with one line naming the first skipped item
         raise AnimeparseError(report.skipped_message())
 
 
-def _finish(report, report_path: Path | None) -> None:  # type: ignore[no-untyped-def]
-    click.echo(report.render())
+def _finish(report, report_path: Path | None, *, failed: bool) -> None:  # type: ignore[no-untyped-def]
+    # a refused run's report is about errors, so -q (errors only) prints it too
+    (click.echo if failed else say)(report.render())
     if report_path:
         report.write_json(report_path)
-        click.echo(f"report: {report_path}")
+        say(f"report: {report_path}")
 
 
 COMMANDS = [ingest_cmd]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -15,12 +16,16 @@ import click
 from ..annotate.client import DEFAULT_URL, TOKEN_ENV, URL_ENV
 from ..annotate.pull import DEFAULT_ALPHA_THRESHOLD
 from ..annotate.push import DOCUMENT_ROOT_ENV, IMAGE_MODES
-from .common import progress_bar
+from .common import progress_bar, say
 
 
-def _server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--url, --token, --project: shared by push and pull."""
-    fn = click.option("--project", required=True, help="Project title (created by push when missing).")(fn)
+def _server_options(project_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--url, --token, --project: shared by push and pull (``project_help``: what the command does with it)."""
+    return functools.partial(_add_server_options, project_help=project_help)
+
+
+def _add_server_options(fn: Callable[..., Any], *, project_help: str) -> Callable[..., Any]:
+    fn = click.option("--project", required=True, help=project_help)(fn)
     fn = click.option("--token", envvar=TOKEN_ENV, show_envvar=True, default=None,
                       help="API token (Account & Settings in Label Studio). Prefer the environment variable: an "
                            "option is visible to other users in the process list. Never printed or logged.")(fn)
@@ -69,7 +74,8 @@ def ls_group() -> None:
 
     \b
     Example:
-      bash scripts/label-studio-local.sh &          # a local server; prints how to get the token
+      pip install label-studio && label-studio start --port 8080 &   # a local server (from a clone:
+                                                    # bash scripts/label-studio-local.sh)
       animeparse ls push my-ds --project faces --layer prelabel/run1
       animeparse ls pull my-ds --project faces
     """
@@ -106,7 +112,7 @@ def config_cmd(labelmap_name: str, sam: bool, characters: str | None, interactiv
 
 @ls_group.command("push")
 @click.argument("dataset", type=_STORE)
-@_server_options
+@_server_options("Project title; created (with the store's labelling config) when missing.")
 @click.option("--layer", default=None, metavar="prelabel/RUN|none",
               help="Prelabel layer sent as predictions (model_version = RUN). Default: the store's only prelabel "
                    "layer; 'none' sends no predictions.")
@@ -154,24 +160,25 @@ def push_cmd(dataset: Path, url: str, token: str | None, project: str, layer: st
     with Dataset.open(dataset) as ds, progress_bar("tasks") as progress:
         report = push(ds, conn, config, progress=progress)
     state = "created" if report.project_created else ("config updated" if report.config_updated else "existing")
-    click.echo(f"project {report.project!r} (id {report.project_id}, {state}) on {report.url}")
-    click.echo(f"  samples selected  {report.selected}")
-    click.echo(f"  tasks             {report.tasks_created} created, {report.tasks_existing} already there"
-               + (f", {report.tasks_repaired} given their sample id" if report.tasks_repaired else ""))
+    say(f"project {report.project!r} (id {report.project_id}, {state}) on {report.url}")
+    say(f"  samples selected  {report.selected}")
+    say(f"  tasks             {report.tasks_created} created, {report.tasks_existing} already there"
+        + (f", {report.tasks_repaired} given their sample id" if report.tasks_repaired else ""))
     if report.layer:
-        click.echo(f"  predictions       {report.predictions_added} added, {report.predictions_existing} already "
-                   f"there (layer {report.layer}, model_version {report.model_version})")
+        say(f"  predictions       {report.predictions_added} added, {report.predictions_existing} already "
+            f"there (layer {report.layer}, model_version {report.model_version})")
         if report.without_prelabel:
-            click.echo(f"  no prelabel       {len(report.without_prelabel)} samples (tasks without predictions)")
+            say(f"  no prelabel       {len(report.without_prelabel)} samples (tasks without predictions)")
     else:
-        click.echo("  predictions       none (no prelabel layer; pass --layer)")
+        say("  predictions       none (no prelabel layer; pass --layer)")
 
 
 @ls_group.command("pull")
 @click.argument("dataset", type=_STORE)
-@_server_options
-@click.option("--force", is_flag=True, help="Also replace reviewed gt masks, and gt masks newer than the "
-                                            "annotation.")
+@_server_options("Title of the project to read; it must exist (ls push makes it).")
+@click.option("--force", is_flag=True, help="Also replace reviewed gt masks, gt masks newer than the "
+                                            "annotation, and gt pulled from another project sharing the samples "
+                                            "(refused otherwise).")
 @click.option("--alpha-threshold", type=click.IntRange(1, 255), default=DEFAULT_ALPHA_THRESHOLD, show_default=True,
               help="Brush alpha at or above which a pixel is painted (Label Studio anti-aliases brush edges).")
 @click.option("--map", "maps", multiple=True, metavar="LABEL=CLASS",
@@ -200,26 +207,26 @@ def pull_cmd(dataset: Path, url: str, token: str | None, project: str, force: bo
     conn = Connection.open(url, token)
     with Dataset.open(dataset, write=True) as ds, progress_bar("samples") as progress:
         report = pull(ds, conn, config, progress=progress)
-    click.echo(f"project {report.project!r} (id {report.project_id}) on {report.url}: {report.tasks} annotated tasks")
+    say(f"project {report.project!r} (id {report.project_id}) on {report.url}: {report.tasks} annotated tasks")
     for label, ids in (("added", report.added), ("replaced", report.replaced), ("unchanged", report.unchanged),
                        ("kept: reviewed", report.kept_reviewed), ("kept: gt newer", report.kept_newer),
                        ("all cancelled", report.no_annotation)):
         if ids or label in ("added", "replaced", "unchanged"):
-            click.echo(f"  {label:<16} {len(ids)}")
+            say(f"  {label:<16} {len(ids)}")
     if report.kept_reviewed or report.kept_newer:
-        click.echo("  (pass --force to replace kept masks)")
+        say("  (pass --force to replace kept masks)")
     if report.several:
-        click.echo(f"  {len(report.several)} tasks have several annotations; took the latest by updated_at:")
+        say(f"  {len(report.several)} tasks have several annotations; took the latest by updated_at:")
         for row in report.several[:10]:
-            click.echo(f"    task {row['task_id']} (sample {row['sample_id']}): {row['annotations']} annotations, "
-                       f"took {row['chosen']}")
+            say(f"    task {row['task_id']} (sample {row['sample_id']}): {row['annotations']} annotations, "
+                f"took {row['chosen']}")
     if report.unknown_tasks:
-        click.echo(f"  {len(report.unknown_tasks)} tasks name no sample of this store (skipped)")
+        say(f"  {len(report.unknown_tasks)} tasks name no sample of this store (skipped)")
     for line in report.errors[:20]:
         click.echo(f"  error: {line}", err=True)
     if report_path:
         report_path.write_text(json.dumps(asdict(report), indent=2, sort_keys=True, default=str), encoding="utf-8")
-        click.echo(f"report: {report_path}")
+        say(f"report: {report_path}")
     if report.errors:
         raise SystemExit(1)
 

@@ -105,7 +105,9 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="animeparse")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Errors only: no progress bars, summaries or notes (what a command exists to print, such as "
+                   "info or --json, still prints).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Build, check and export anime parsing datasets.

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..executor import EngineConfig
-from .common import RunOrSubcommand, echo_table, engine_options, progress_bar
+from .common import RunOrSubcommand, echo_table, engine_options, progress_bar, say
 
 _DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
 _DS = click.Path(path_type=Path, file_okay=False, exists=True)
@@ -150,22 +150,22 @@ def prelabel_cmd(ctx: click.Context, ds: Path | None, gpu: bool, device: str, sa
     if as_json:
         click.echo(json.dumps(asdict(result), indent=2, sort_keys=True))
         return
-    click.echo(f"prelabelled {result.computed} samples into layer {result.layer} "
-               f"({result.skipped_done} already done, {result.selected} selected) in {result.seconds:.1f}s, "
-               f"{result.images_per_s:.2f} images/s on {result.device}"
-               + (f" x {result.workers} Ray workers" if result.workers else ""))
+    say(f"prelabelled {result.computed} samples into layer {result.layer} "
+        f"({result.skipped_done} already done, {result.selected} selected) in {result.seconds:.1f}s, "
+        f"{result.images_per_s:.2f} images/s on {result.device}"
+        + (f" x {result.workers} Ray workers" if result.workers else ""))
     if result.sam:
-        click.echo(f"  parser + SAM {result.sam} ({mode} mode, {result.precision})")
+        say(f"  parser + SAM {result.sam} ({mode} mode, {result.precision})")
     elif sam == "auto":
-        click.echo("  parser only: no SAM checkpoint found (`animeparse models fetch sam-vit-b`, or --checkpoint)")
+        say("  parser only: no SAM checkpoint found (`animeparse models fetch sam-vit-b`, or --checkpoint)")
     else:
-        click.echo("  parser only")
+        say("  parser only")
     if result.mean_score is not None:
-        click.echo(f"  mean score {result.mean_score:.3f}; SAM embeddings computed: {result.encoded}")
+        say(f"  mean score {result.mean_score:.3f}; SAM embeddings computed: {result.encoded}")
     if result.pieces_per_image is not None:
-        click.echo(f"  pieces per image {result.pieces_per_image:.1f} (before clean-up "
-                   f"{result.pieces_before_cleanup:.1f})")
-    click.echo(f"next: animeparse prelabel evaluate {ds} --layer {result.layer}")
+        say(f"  pieces per image {result.pieces_per_image:.1f} (before clean-up "
+            f"{result.pieces_before_cleanup:.1f})")
+    say(f"next: animeparse prelabel evaluate {ds} --layer {result.layer}")
 
 
 @prelabel_cmd.command("evaluate")
@@ -192,12 +192,12 @@ def evaluate_cmd(ds: Path, layer: str | None, against: str, as_json: bool) -> No
     click.echo(f"{report.layer} vs {report.against} on {report.samples} samples"
                + (f" ({report.missing} with {report.against} but not prelabelled)" if report.missing else ""))
     echo_table([(f"{c.id:>3} {c.name}", "-" if c.iou is None else f"{c.iou:.3f}") for c in report.per_class],
-               title="IoU per class")
+               title="IoU per class", always=True)
     echo_table([("mIoU (pooled)", f"{report.miou:.4f}"), ("mIoU (mean per image)", f"{report.miou_per_image:.4f}"),
                 ("pixel accuracy", f"{report.pixel_accuracy:.4f}"),
                 ("pixels to change", f"{100 * report.changed_share:.2f}%"),
                 ("pieces per image", f"{report.pieces_per_image:.1f} ({report.against}: "
-                                     f"{report.gt_pieces_per_image:.1f})")], title="overall")
+                                     f"{report.gt_pieces_per_image:.1f})")], title="overall", always=True)
 
 
 @click.group("parser")
@@ -278,10 +278,10 @@ def train_cmd(ds: Path, epochs: int, size: int, gpu: bool, device: str, batch_si
         return
     resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
     planned = f" (of {epochs}: time budget)" if result.epochs < epochs else ""
-    click.echo(f"parser run {result.run_id}: {result.epochs} epochs{planned}{resumed} in {result.seconds:.1f}s; "
-               f"training mIoU {result.metrics.get('miou', 0):.3f}, loss {result.metrics.get('loss', 0):.3f}")
-    click.echo(f"  checkpoint {result.checkpoint} (SHA-256 {result.sha256[:16]})")
-    click.echo(f"next: animeparse prelabel {ds} --parser {result.run_id}")
+    say(f"parser run {result.run_id}: {result.epochs} epochs{planned}{resumed} in {result.seconds:.1f}s; "
+        f"training mIoU {result.metrics.get('miou', 0):.3f}, loss {result.metrics.get('loss', 0):.3f}")
+    say(f"  checkpoint {result.checkpoint} (SHA-256 {result.sha256[:16]})")
+    say(f"next: animeparse prelabel {ds} --parser {result.run_id}")
 
 
 @click.group("models")
@@ -312,7 +312,7 @@ def fetch_cmd(name: str, cache_dir: Path | None, url: str | None) -> None:
 
     with progress_bar(name, MODELS[name].size, unit="B", scale=True) as progress:
         path = fetch_model(name, cache_dir=cache_dir, url=url, progress=progress)
-    click.echo(f"{name}: {path} (SHA-256 verified)")
+    say(f"{name}: {path} (SHA-256 verified)")
 
 
 @models_group.command("list")
@@ -337,7 +337,7 @@ def list_cmd(cache_dir: Path | None, as_json: bool) -> None:
     for r in rows:
         state = r.state if r.state != "partial" else f"partial ({100 * r.bytes_on_disk / r.size:.0f}%)"
         table.append((r.name, f"{state:<16} {r.arch:<6} {r.size / 2**20:8.0f} MiB  {r.path.name}"))
-    echo_table(table)
+    echo_table(table, always=True)
 
 
 COMMANDS: list[click.Command] = [prelabel_cmd, parser_group, models_group]

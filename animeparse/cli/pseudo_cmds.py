@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..executor import EngineConfig
-from .common import echo_table, engine_options, progress_bar
+from .common import echo_table, engine_options, progress_bar, say
 
 
 @click.group("pseudo")
@@ -61,8 +61,8 @@ def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: 
     with progress_bar("translate") as progress:
         result = make_manga(directory, out, config=config, progress=progress, engine=engine_config)
     rate = f"{result.translated / result.seconds:.1f} images/s" if result.translated else "-"
-    click.echo(f"{result.translated} translated, {result.skipped_existing} already there, {result.duplicates} "
-               f"duplicate images skipped -> {result.out}")
+    say(f"{result.translated} translated, {result.skipped_existing} already there, {result.duplicates} "
+        f"duplicate images skipped -> {result.out}")
     echo_table([("translator", f"{result.translator} (sha256 {result.translator_sha256[:12]})"),
                 ("device", result.device + (f" x {result.workers} Ray workers" if result.workers else "")),
                 ("run", result.run_id or "(nothing to do)"), ("speed", rate)])
@@ -74,20 +74,23 @@ def manga_cmd(directory: Path, out: Path, translator: str, variants: int, seed: 
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="PNG file to write.")
-@click.option("--rows", type=click.IntRange(min=1), default=8, show_default=True, help="Parents shown (by id).")
+@click.option("-n", "--n", "--rows", "rows", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Parents shown (the first N by id); --rows is the old spelling.")
+@click.option("--all", "show_all", is_flag=True, help="Show every parent (overrides --n).")
 @click.option("--tile", type=click.IntRange(min=32, max=1024), default=256, show_default=True,
               help="Cell size in pixels.")
-def sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
-    """Contact sheet of a derived manga store: input (from the parent store), mask, manga variants per row.
+def sheet_cmd(directory: Path, out: Path, rows: int, show_all: bool, tile: int) -> None:
+    """Contact sheet of a derived manga store: input (from the parent store), outlined mask, manga variants per
+    row, and a legend of the classes shown.
 
     \b
     Example:
-      animeparse pseudo sheet my-ds-manga --out sheet.png --rows 6
+      animeparse pseudo sheet my-ds-manga --out sheet.png --all --tile 128
     """
     from ..translate.pseudo import contact_sheet
 
-    result = contact_sheet(directory, out, rows=rows, tile=tile)
-    click.echo(f"wrote {result.path} ({result.rows} rows x {result.columns} columns)")
+    result = contact_sheet(directory, out, rows=None if show_all else rows, tile=tile)
+    say(f"wrote {result.path} ({result.rows} rows x {result.columns} columns)")
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
@@ -144,7 +147,7 @@ def page_cmd(directory: Path, out: Path, pages: int, seed: int, size_wh: tuple[i
                         parts_out=str(parts_out) if parts_out is not None else None)
     with progress_bar("compose", unit="page") as progress:
         result = make_pages(directory, out, config=config, progress=progress)
-    click.echo(f"{result.made} pages made, {result.skipped_existing} already there -> {result.out}")
+    say(f"{result.made} pages made, {result.skipped_existing} already there -> {result.out}")
     echo_table([("carried ids", f"{result.with_parts} panels -> {result.parts_out or '(none: no labelled source)'}"),
                 ("font", result.font), ("run", result.run_id or "(nothing to do)")])
 
@@ -153,10 +156,12 @@ def page_cmd(directory: Path, out: Path, pages: int, seed: int, size_wh: tuple[i
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="PNG file to write.")
-@click.option("--rows", type=click.IntRange(min=1), default=4, show_default=True, help="Pages shown.")
+@click.option("-n", "--n", "--rows", "rows", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Pages shown (the first N); --rows is the old spelling.")
+@click.option("--all", "show_all", is_flag=True, help="Show every page (overrides --n).")
 @click.option("--tile", type=click.IntRange(min=64, max=2048), default=360, show_default=True,
               help="Cell size in pixels.")
-def page_sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
+def page_sheet_cmd(directory: Path, out: Path, rows: int, show_all: bool, tile: int) -> None:
     """Contact sheet of a page store: page | page mask over it | carried face-level ids, with a legend.
 
     \b
@@ -165,8 +170,8 @@ def page_sheet_cmd(directory: Path, out: Path, rows: int, tile: int) -> None:
     """
     from ..translate.page import page_sheet
 
-    result = page_sheet(directory, out, rows=rows, tile=tile)
-    click.echo(f"wrote {result.path} ({result.rows} pages; carried ids from {result.parts_store or 'no parts store'})")
+    result = page_sheet(directory, out, rows=None if show_all else rows, tile=tile)
+    say(f"wrote {result.path} ({result.rows} pages; carried ids from {result.parts_store or 'no parts store'})")
 
 
 COMMANDS = [pseudo_group]

@@ -16,7 +16,7 @@ import click
 
 from ..errors import AnimeparseError
 from ..qa.config import config_fields
-from .common import progress_bar
+from .common import is_quiet, progress_bar, say
 
 _TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
@@ -74,11 +74,12 @@ def validate_cmd(ds_path: Path, json_path: Path | None, config_path: Path | None
     except (AnimeparseError, sqlite3.Error, OSError, BrokenProcessPool) as err:
         click.echo(f"error: could not validate {ds_path}: {err}", err=True)
         raise SystemExit(2) from err
-    click.echo(report.render(limit=show))
+    say(report.render(limit=show))
     if json_path:
-        click.echo(f"report: {json_path}")
+        say(f"report: {json_path}")
     failed = report.failed(cfg.fail_on)
-    click.echo(f"result: {'FAIL' if failed else 'OK'} (--fail-on {cfg.fail_on})")
+    if failed or not is_quiet():  # with -q a failing run still says so, on stderr
+        click.echo(f"result: {'FAIL' if failed else 'OK'} (--fail-on {cfg.fail_on})", err=is_quiet())
     if failed:
         raise SystemExit(1)
 

@@ -8,7 +8,7 @@ import click
 
 from ..errors import AnimeparseError
 from ..store import Dataset
-from .common import echo_table, progress_bar
+from .common import echo_table, progress_bar, say
 
 _DEFAULT_NAMES = ("train", "val", "test")
 
@@ -47,8 +47,8 @@ def stats_cmd(directory: Path, out: Path, layer: str, splits: tuple[str, ...], f
         stats = compute_stats(ds, layer=layer, splits=splits or None, progress=progress, workers=workers,
                               attributes=attributes)
     report = write_report(stats, out, fmt, force=force)
-    click.echo(f"{stats.samples} samples, {stats.labelled} with a {layer!r} mask, splits: "
-               f"{', '.join(stats.splits) or '(none)'}")
+    say(f"{stats.samples} samples, {stats.labelled} with a {layer!r} mask, splits: "
+        f"{', '.join(stats.splits) or '(none)'}")
     echo_table([("summary", report.summary), ("tables", ", ".join(p.name for p in report.csv)),
                 ("plots", ", ".join(p.name for p in report.plots))], title=f"wrote {report.folder}")
 
@@ -100,17 +100,18 @@ def split_cmd(directory: Path, ratios: tuple[float, ...], names: str | None, see
     with Dataset.open(directory, write=not dry_run) as ds, progress_bar("read masks", total=len(ds)) as progress:
         plan = split_dataset(ds, config, dry_run=dry_run, progress=progress, workers=workers)
     for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(plan.summary.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
+        say(f"warning: {warning}", err=True)
+    show = click.echo if dry_run else say  # a dry run's plan is what it was asked for: printed even with -q
+    show(plan.summary.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
     classes = plan.class_shares[plan.class_shares["samples"] > 0]
-    click.echo("\nshare of each class's labelled samples per split:")
-    click.echo(classes.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
-    click.echo(f"\nclass deviation {plan.deviation:.3f} (0 = every class split exactly by the ratios); "
-               f"{len(plan.moved)} samples change split, {len(plan.assignment) - len(plan.free)} fixed")
+    show("\nshare of each class's labelled samples per split:")
+    show(classes.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3f}"))
+    show(f"\nclass deviation {plan.deviation:.3f} (0 = every class split exactly by the ratios); "
+         f"{len(plan.moved)} samples change split, {len(plan.assignment) - len(plan.free)} fixed")
     if dry_run:
-        click.echo("dry run: nothing written")
+        show("dry run: nothing written")
     else:
-        click.echo(f"written (run {plan.run_id})")
+        say(f"written (run {plan.run_id})")
 
 
 COMMANDS = [stats_cmd, split_cmd]

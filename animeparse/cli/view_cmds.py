@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from .common import RunOrSubcommand, echo_table, progress_bar
+from .common import RunOrSubcommand, echo_table, progress_bar, say
 
 _DB_DIR_HELP = ("FiftyOne database folder (its MongoDB data) [default: $ANIMEPARSE_FIFTYONE_DB_DIR, else "
                 "~/.local/share/animeparse/fiftyone].")
@@ -119,14 +119,14 @@ def _print_result(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
         return
-    click.echo(f"synced FiftyOne dataset {data['name']!r} ({data['db_dir']}) in {data['seconds']:.1f} s")
+    say(f"synced FiftyOne dataset {data['name']!r} ({data['db_dir']}) in {data['seconds']:.1f} s")
     echo_table([("samples", data["samples"]),
                 ("touched", f"{data['added']} added, {data['updated']} updated, {data['removed']} removed, "
                             f"{data['unchanged']} unchanged"),
                 ("layers", ", ".join(f"{k} -> {v}" for k, v in data["layers"].items()) or "none"),
                 ("findings", data["findings"])])
     if data["url"]:
-        click.echo(f"app: {data['url']}")
+        say(f"app: {data['url']}")
 
 
 @view_cmd.command("pull-tags")
@@ -159,10 +159,10 @@ def pull_tags_cmd(ds_path: Path, db_dir: Path | None, name: str | None, as_json:
                title=f"pulled tags from FiftyOne into {ds_path}")
     if result.removed_in_app:
         kept = ", ".join(f"{tag} ({n})" for tag, n in result.removed_in_app.items())
-        click.echo(f"  removed in the app, kept in the store: {kept}")
+        say(f"  removed in the app, kept in the store: {kept}")
     if result.not_in_store:
-        click.echo(f"  {len(result.not_in_store)} samples of the mirror are no longer in the store (run view to "
-                   "drop them)")
+        say(f"  {len(result.not_in_store)} samples of the mirror are no longer in the store (run view to "
+            "drop them)")
 
 
 @view_cmd.command("pull-characters")

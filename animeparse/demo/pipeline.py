@@ -84,7 +84,7 @@ def run_demo(root: Path | str, *, n: int = 50, seed: int = 0, size: int = 512,
     manga = make_manga(store, root / "manga", config=PseudoConfig(seed=seed), progress=bar("pseudo manga"))
     result.facts["pseudo manga"] = (f"{manga.translated} translated, {manga.skipped_existing} already there "
                                     f"({manga.translator})")
-    sheet = contact_sheet(root / "manga", root / "manga-sheet.png", rows=4)
+    sheet = contact_sheet(root / "manga", root / "manga-sheet.png", rows=None, tile=160)  # every sample
     result.outputs["manga store"] = root / "manga"
     result.outputs["manga contact sheet"] = Path(sheet.path)
     figures = _figure_stage(root, seed=seed, size=size, bar=bar)

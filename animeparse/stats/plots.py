@@ -21,6 +21,7 @@ from .compute import DatasetStats
 
 __all__ = ["PLOTS", "write_plots"]
 
+_MAX_SIZE_BARS = 20
 _EDGE = "#404040"  # class colours include black and white: an outline keeps every bar visible
 # matplotlib 3.10 renamed boxplot's vert=False to orientation="horizontal" (and deprecated the old spelling)
 _HORIZONTAL: dict[str, Any] = ({"orientation": "horizontal"} if tuple(int(v) for v in
@@ -37,23 +38,44 @@ def _figure(rows: int) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def _class_bars(stats: DatasetStats, column: str, xlabel: str, title: str) -> Figure:
+def _share(v: float) -> str:
+    """A share as a percentage with enough digits to tell small classes apart (0.0042 -> "0.42%")."""
+    if v <= 0:
+        return "0"
+    pct = 100 * v
+    return f"{pct:.0f}%" if pct >= 10 else f"{pct:.1f}%" if pct >= 1 else f"{pct:.2g}%"
+
+
+def _class_bars(stats: DatasetStats, column: str, xlabel: str, title: str, *, log: bool = False) -> Figure:
+    """Horizontal bars per class in the class colours, each labelled with its value. ``log``: a log x axis from
+    a decade below the smallest nonzero value, so classes of a few pixels (brows, lips) get a visible bar."""
     table = _plotted_classes(stats.classes)
     fig, ax = _figure(len(table))
     y = np.arange(len(table))
-    ax.barh(y, table[column].fillna(0).to_numpy(), color=[_rgb(stats.colors[n]) for n in table["name"]],
-            edgecolor=_EDGE, linewidth=0.6)
+    values = table[column].fillna(0).to_numpy(np.float64)
+    nonzero = values[values > 0]
+    floor = 10 ** np.floor(np.log10(nonzero.min())) / 10 if log and nonzero.size else 0.0
+    ax.barh(y, np.where(values > 0, values - floor, 0.0), left=floor,
+            color=[_rgb(stats.colors[n]) for n in table["name"]], edgecolor=_EDGE, linewidth=0.6)
     ax.set_yticks(y, [f"{i} {n}" for i, n in zip(table["id"], table["name"])])
     ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(xlabel + (" (log scale)" if log and nonzero.size else ""))
     ax.set_title(title)
-    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+    if log and nonzero.size:
+        ax.set_xscale("log")
+        ax.set_xlim(floor, max(1.0, nonzero.max() * 3))
+        ax.xaxis.set_major_formatter(lambda v, _pos: _share(v))
+    else:
+        ax.set_xlim(0, max(1e-9, values.max()) * 1.15)
+        ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+    for yi, v in zip(y, values):
+        ax.text(v if v > 0 else (floor or 0.0), float(yi), " " + _share(v), va="center", ha="left", fontsize=7)
     return fig
 
 
 def pixel_share_plot(stats: DatasetStats) -> Figure:
     return _class_bars(stats, "pixel_share", "share of labelled pixels",
-                       f"Pixel share per class ({stats.layer}, {stats.labelled} labelled samples)")
+                       f"Pixel share per class ({stats.layer}, {stats.labelled} labelled samples)", log=True)
 
 
 def presence_plot(stats: DatasetStats) -> Figure:
@@ -85,11 +107,27 @@ def area_plot(stats: DatasetStats) -> Figure:
 
 
 def image_size_plot(stats: DatasetStats) -> Figure:
-    """Width against height, marker area by the number of samples of that size."""
+    """Samples per image size: bars per ``WxH`` (most common first) for up to 20 distinct sizes, where a scatter
+    would be a dot or two; beyond that, width against height with marker area by the number of samples."""
+    sizes = stats.image_sizes
+    if 0 < len(sizes) <= _MAX_SIZE_BARS:
+        fig, ax = _figure(len(sizes))
+        order = sizes.sort_values(["samples", "width", "height"], ascending=[False, True, True])
+        counts = order["samples"].to_numpy(np.int64)
+        y = np.arange(len(order))
+        ax.barh(y, counts, color="#0072b2", edgecolor=_EDGE, linewidth=0.6)
+        ax.set_yticks(y, [f"{w}x{h}" for w, h in zip(order["width"], order["height"])])
+        ax.invert_yaxis()
+        ax.set_xlim(0, counts.max() * 1.15)
+        for yi, n in zip(y, counts):
+            ax.text(float(n), float(yi), f" {n} ({n / max(1, stats.samples):.0%})", va="center", ha="left", fontsize=7)
+        ax.set_xlabel("samples")
+        ax.set_ylabel("width x height (px)")
+        ax.set_title(f"Image sizes ({stats.samples} samples, {len(sizes)} distinct)")
+        return fig
     fig = Figure(figsize=(6, 5), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    sizes = stats.image_sizes
     if len(sizes):
         counts = sizes["samples"].to_numpy(np.float64)
         ax.scatter(sizes["width"], sizes["height"], s=20 + 300 * counts / counts.max(), alpha=0.6,

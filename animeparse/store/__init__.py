@@ -1,6 +1,6 @@
 """The dataset store (folder + SQLite manifest). See :class:`Dataset`."""
 
-from .card import DatasetCard
+from .card import DatasetCard, stores_below
 from .characters import Character
 from .dataset import Dataset, DatasetInfo, new_run_id
 from .lock import WriterLock
@@ -27,4 +27,5 @@ __all__ = [
     "WriterLock",
     "check_character",
     "new_run_id",
+    "stores_below",
 ]

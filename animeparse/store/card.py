@@ -41,9 +41,25 @@ class DatasetCard:
         return data
 
 
+def stores_below(root: Path) -> list[Path]:
+    """The stores one level below ``root`` (sub-folders with a dataset card), sorted; [] when ``root`` is a store
+    itself or cannot be listed. ``animeparse demo`` writes its store to ``DIR/store``: ``info DIR`` finds it."""
+    if (root / CARD_NAME).exists():
+        return []
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir() and (p / CARD_NAME).is_file())
+    except OSError:
+        return []
+
+
 def read_card(root: Path) -> DatasetCard:
     path = root / CARD_NAME
     if not path.exists():
+        below = stores_below(root)
+        if below:
+            raise StoreError(f"{root} is not an animeparse store but holds "
+                             f"{'one' if len(below) == 1 else len(below)}: {', '.join(map(str, below))}; pass that "
+                             f"folder (e.g. animeparse info {below[0]})", path=root)
         raise StoreError(
             f"{root} is not an animeparse store (no {CARD_NAME}); create one with: animeparse init {root}", path=root
         )

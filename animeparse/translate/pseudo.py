@@ -293,11 +293,15 @@ def _check_committed(dst: Dataset, prepared: list[tuple[PreparedSample, PlanItem
                              f"{p.masks[0].layer} mask", path=dst.root, sample_id=p.id)
 
 
-def contact_sheet(derived: Path | str, out_png: Path | str, *, rows: int = 8, tile: int = 256) -> SheetResult:
-    """A PNG grid: per parent (the first ``rows`` by id) its input image (from the parent store named in the
-    derived card), its mask coloured by the label map, and its manga variants. A parent store that cannot be
-    opened leaves the input column empty (logged), the rest still shows."""
-    from .sheet import colorize_mask, compose_sheet
+def contact_sheet(derived: Path | str, out_png: Path | str, *, rows: int | None = 8, tile: int = 256
+                  ) -> SheetResult:
+    """A PNG grid: per parent (the first ``rows`` by id; ``None``: every parent) its input image (from the parent
+    store named in the derived card), its mask coloured by the label map with class outlines (the ignore index in
+    :func:`animeparse.colours.ignore_colour`), and its manga variants; below, a legend of the classes in the
+    shown masks. A parent store that cannot be opened leaves the input column empty (logged), the rest still
+    shows."""
+    from ..colours import ignore_colour
+    from .sheet import colorize_mask, compose_sheet, legend, outline_classes
 
     with Dataset.open(derived) as dst:
         groups: dict[str, list[Sample]] = defaultdict(list)
@@ -306,24 +310,36 @@ def contact_sheet(derived: Path | str, out_png: Path | str, *, rows: int = 8, ti
                 groups[s.parent_id].append(s)
         if not groups:
             raise StoreError("no translated samples to show; run animeparse pseudo manga first", path=dst.root)
-        chosen = sorted(groups)[:max(1, rows)]
+        chosen = sorted(groups) if rows is None else sorted(groups)[:max(1, rows)]
         src = _open_parent(dst)
-        colors = dst.labelmap.colors_array()
+        lm = dst.labelmap
+        colors = lm.colors_array().copy()
+        ignore_rgb = ignore_colour([c.color for c in lm.classes])
+        colors[lm.ignore_index] = ignore_rgb
         grid: list[list[npt.NDArray[np.uint8] | None]] = []
+        shown: set[int] = set()
         try:
             for pid in chosen:
                 variants = sorted(groups[pid], key=lambda s: (s.meta.get("seed", 0), s.meta.get("variant", 0), s.id))
                 layer = variants[0].meta.get("source_layer")
                 mask = dst.read_mask(variants[0].id, layer) if layer else None
                 image = src.read_image(pid) if src is not None and pid in src else None
-                grid.append([image, None if mask is None else colorize_mask(mask, colors),
-                             *(dst.read_image(v) for v in variants)])
+                painted = None
+                if mask is not None:
+                    shown |= {int(v) for v in np.unique(mask)}
+                    # lines about 1.5 px wide once the mask is scaled into its tile
+                    width_px = max(1, round(1.5 * max(mask.shape) / tile))
+                    painted = outline_classes(colorize_mask(mask, colors), mask, width_px=width_px)
+                grid.append([image, painted, *(dst.read_image(v) for v in variants)])
         finally:
             if src is not None:
                 src.close()
     cols = max(len(r) for r in grid)
     titles = ["input", "mask", *(f"manga {i}" for i in range(cols - 2))]
     sheet = compose_sheet(grid, titles, tile=tile, empty_note="none")
+    strip = legend([(f"{lm.name}: classes in the masks above (outlined where the class changes)", lm,
+                     shown or None)], width=sheet.shape[1], ignore_rgb=ignore_rgb)
+    sheet = np.concatenate([sheet, strip], axis=0)
     import cv2
 
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))

@@ -1,6 +1,7 @@
 """FiftyOne bridge: a persistent FiftyOne dataset mirroring a store, for visual QA in the FiftyOne app.
 
-One segmentation field per mask layer (the store's own mask files, not copies), coloured by the label map; per-sample
+One segmentation field per mask layer (single-channel copies of the store's masks that the mirror owns), coloured by
+the label map, plus a ``disagreement`` mask where the pre-label differs from gt; per-sample
 QA fields (split, status, source, near-duplicate group, pre-label score, per-class IoU and mIoU against gt, validate
 finding codes); saved views for the worst pre-labels, validate errors and unlabelled samples. Syncs are incremental
 (per-sample fingerprints), and tags set in the app come back into the store with :func:`pull_tags`; the

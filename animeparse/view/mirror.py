@@ -14,21 +14,25 @@ import mimetypes
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import AnimeparseError
 from ..imageio import read_mask
 from ..labelmap import LabelMap
 from ..store import Dataset, MaskRecord, Sample
+from .masks import DISAGREEMENT_FIELD, copy_path, disagreement, int_mask_targets, write_index_png
 from .metrics import class_iou, mean_iou
 
-__all__ = ["MIRROR_VERSION", "SAMPLE_FIELDS", "StoreSnapshot", "class_fields", "fingerprint", "layer_field",
-           "mask_targets", "primary_prelabel", "read_store", "sample_values"]
+__all__ = ["MIRROR_VERSION", "SAMPLE_FIELDS", "StoreSnapshot", "class_fields", "fingerprint", "has_disagreement",
+           "layer_field", "mask_targets", "primary_prelabel", "read_store", "sample_values"]
 
 log = logging.getLogger(__name__)
 
 # bump when the fields or their meaning change: every sample's fingerprint changes, so the next sync rewrites all
-MIRROR_VERSION = 2  # 2: character and the colours computed from gt
+# 2: character and the colours computed from gt; 3: integer mask copies owned by the mirror, integer targets, the
+# disagreement field
+MIRROR_VERSION = 3
 # per-sample fields the mirror writes besides the mask fields (name -> meaning; docs/view.md lists the same)
 SAMPLE_FIELDS = {
     "store_id": "the sample's id in the store",
@@ -53,7 +57,7 @@ SAMPLE_FIELDS = {
 }
 COLOUR_FIELDS = ("hair", "eye", "skin")  # <role>_color fields
 _RESERVED = {"id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "media_type", "frames",
-             *SAMPLE_FIELDS}
+             DISAGREEMENT_FIELD, *SAMPLE_FIELDS}
 
 
 def layer_field(layer: str) -> str:
@@ -72,16 +76,10 @@ def class_fields(labelmap: LabelMap) -> dict[int, str]:
     return out
 
 
-def mask_targets(labelmap: LabelMap) -> dict[str, str]:
-    """FiftyOne mask targets keyed by the classes' colours (``{"#ff0000": "skin"}``).
-
-    The store's masks are P-mode PNGs. FiftyOne does not read their palette indices: the app decodes any PNG that is
-    not greyscale to RGBA (with integer targets it then takes the red channel as the class id, so nothing or the
-    wrong class shows), and ``Segmentation.get_mask()`` returns HxWx3 RGB. Keyed by colour, the app treats them as
-    RGB masks and paints every class in its label-map colour. Background is left out (not painted), and the app
-    never paints #000000 whatever the targets say.
-    """
-    return {"#{:02x}{:02x}{:02x}".format(*c.color): c.name for c in labelmap.classes if c.id != 0}
+def mask_targets(labelmap: LabelMap) -> dict[int, str]:
+    """FiftyOne mask targets of the mirror's integer mask copies: class id -> name for every class but background
+    (the app never paints 0), and the ignore index. See :mod:`animeparse.view.masks` for why copies."""
+    return int_mask_targets(labelmap)
 
 
 def primary_prelabel(layers: Iterable[str]) -> str | None:
@@ -150,12 +148,20 @@ def fingerprint(snap: StoreSnapshot, sample_id: str, *, root: str, labelmap_sha:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def sample_values(ds: Dataset, snap: StoreSnapshot, sample_id: str) -> dict[str, Any]:
-    """Plain values of one sample's mirror fields, decoding its gt and primary pre-label masks for the IoU.
+def has_disagreement(layers: Iterable[str]) -> bool:
+    """Whether the mirror of these layers has a ``disagreement`` field (gt and a pre-label layer selected)."""
+    layers = list(layers)
+    return "gt" in layers and primary_prelabel(layers) is not None
+
+
+def sample_values(ds: Dataset, snap: StoreSnapshot, sample_id: str, *, copies: Path) -> dict[str, Any]:
+    """Plain values of one sample's mirror fields; decodes its masks, writes their integer copies (and the
+    disagreement mask) into ``copies`` (:mod:`animeparse.view.masks`) and computes the IoU.
 
     Keys: ``filepath`` (absolute image path), ``metadata`` (dict for fo.ImageMetadata), ``masks`` (field ->
-    absolute mask path or None for every selected layer), and every name in :data:`SAMPLE_FIELDS` except
-    ``fingerprint`` / ``store_tags``; ``iou`` maps :func:`class_fields` names to IoU (None without a comparison).
+    absolute path of the copy, or None, for every selected layer, plus ``disagreement`` when gt and a pre-label
+    layer are selected), and every name in :data:`SAMPLE_FIELDS` except ``fingerprint`` / ``store_tags``; ``iou``
+    maps :func:`class_fields` names to IoU (None without a comparison).
     """
     s = snap.samples[sample_id]
     recs = snap.masks.get(sample_id, {})
@@ -165,13 +171,31 @@ def sample_values(ds: Dataset, snap: StoreSnapshot, sample_id: str) -> dict[str,
     except OSError:
         size = None  # validate reports the missing file; the mirror still lists the sample
     prelabel = primary_prelabel(recs)
-    gt = recs.get("gt")
-    ious: dict[int, float] | None = None
-    if prelabel is not None and gt is not None:
+    masks: dict[str, str | None] = {}
+    decoded: dict[str, Any] = {}
+    for layer in snap.layers:
+        fld, rec = layer_field(layer), recs.get(layer)
+        masks[fld] = None
+        if rec is None:
+            continue
         try:
-            ious = class_iou(read_mask(ds.root / recs[prelabel].path), read_mask(ds.root / gt.path),
-                             class_ids=ds.labelmap.ids, ignore_index=ds.labelmap.ignore_index)
+            decoded[layer] = read_mask(ds.root / rec.path)
         except (AnimeparseError, OSError, ValueError) as err:  # a broken file is validate's finding, not a crash
+            log.warning("sample %s: mask %s not shown (%s)", sample_id, rec.path, err)
+            continue
+        masks[fld] = str(write_index_png(copy_path(copies, sample_id, fld, rec.sha256), decoded[layer]))
+    ious: dict[int, float] | None = None
+    if has_disagreement(snap.layers):
+        masks[DISAGREEMENT_FIELD] = None
+    if prelabel is not None and prelabel in decoded and "gt" in decoded:
+        pre, gt_hw = decoded[prelabel], decoded["gt"]
+        try:
+            ious = class_iou(pre, gt_hw, class_ids=ds.labelmap.ids, ignore_index=ds.labelmap.ignore_index)
+            differ = disagreement(pre, gt_hw, ignore_index=ds.labelmap.ignore_index)
+            key = hashlib.sha256((recs[prelabel].sha256 + recs["gt"].sha256).encode()).hexdigest()
+            masks[DISAGREEMENT_FIELD] = str(write_index_png(copy_path(copies, sample_id, DISAGREEMENT_FIELD, key),
+                                                            differ))
+        except ValueError as err:  # sizes differ: validate's finding, not a crash
             log.warning("sample %s: no IoU between %s and gt (%s)", sample_id, prelabel, err)
     names = class_fields(ds.labelmap)
     codes, n_errors = snap.findings.get(sample_id, ((), 0))
@@ -179,8 +203,7 @@ def sample_values(ds: Dataset, snap: StoreSnapshot, sample_id: str) -> dict[str,
         "filepath": str(image),
         "metadata": {"width": s.width, "height": s.height, "num_channels": 3, "size_bytes": size,
                      "mime_type": mimetypes.guess_type(image.name)[0]},
-        "masks": {layer_field(layer): str(ds.root / recs[layer].path) if layer in recs else None
-                  for layer in snap.layers},
+        "masks": masks,
         "store_id": s.id, "name": s.name, "split": s.split, "status": s.status, "source": s.source,
         "dup_group": s.dup_group, "prelabel_layer": prelabel,
         "prelabel_score": recs[prelabel].score if prelabel else None,

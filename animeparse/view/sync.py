@@ -2,8 +2,9 @@
 
 A sync compares each store sample's :func:`~animeparse.view.mirror.fingerprint` (and tags) with what the mirror
 recorded last time and only writes the samples that differ: new ones are added, changed ones updated in place (their
-FiftyOne ids, and so the app's URLs, stay), deleted ones removed. Masks are not copied: each layer field's
-``mask_path`` is the store's own file.
+FiftyOne ids, and so the app's URLs, stay), deleted ones removed. Each layer field's ``mask_path`` is an integer
+copy of the store's mask that the mirror owns (:mod:`animeparse.view.masks`): written for new and changed samples,
+deleted when no sample points at it any more.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from typing import Any
 from ..errors import AnimeparseError
 from ..store import Dataset
 from .env import FiftyOneDB, import_fiftyone
+from .masks import DISAGREEMENT_FIELD, MASK_DIR, color_scheme, disagreement_targets, stale_files
 from .mirror import (
     MIRROR_VERSION,
     StoreSnapshot,
     class_fields,
     fingerprint,
+    has_disagreement,
     layer_field,
     mask_targets,
     read_store,
@@ -106,6 +109,7 @@ def sync_store(ds: Dataset, db: FiftyOneDB, *, layers: tuple[str, ...] | list[st
         raise AnimeparseError("open the FiftyOne database first (with FiftyOneDB(...) as db: ...)")
     snap = read_store(ds, layers=layers, findings=findings)
     fd = _open_dataset(fo, ds, name or default_name(ds), snap)
+    copies = Path(db.db_dir) / MASK_DIR / fd.name
     fo_ids, ids, old_prints, old_store_tags, app_tags, old_codes, old_errors = fd.values(
         ["id", "store_id", "fingerprint", "store_tags", "tags", "findings", "n_errors"])
     if not findings:  # keep the last validate's findings, so skipping validate changes nothing by itself
@@ -132,7 +136,7 @@ def sync_store(ds: Dataset, db: FiftyOneDB, *, layers: tuple[str, ...] | list[st
     if removed:
         fd.delete_samples(removed)
     if changed:
-        rows = {fo_ids[known[sid]]: _row(ds, snap, sid, prints[sid]) for sid in changed}
+        rows = {fo_ids[known[sid]]: _row(ds, snap, sid, prints[sid], copies) for sid in changed}
         for sid in changed:  # tags added in the app and not yet pulled survive a store-side change
             i = known[sid]
             app_only = set(app_tags[i] or []) - set(old_store_tags[i] or [])
@@ -141,10 +145,11 @@ def sync_store(ds: Dataset, db: FiftyOneDB, *, layers: tuple[str, ...] | list[st
         step(len(changed))
     for start in range(0, len(new), 200):  # batches: memory stays flat and progress moves
         batch = new[start:start + 200]
-        fd.add_samples([fo.Sample(**_fields_of(fo, _row(ds, snap, sid, prints[sid]))) for sid in batch],
+        fd.add_samples([fo.Sample(**_fields_of(fo, _row(ds, snap, sid, prints[sid], copies))) for sid in batch],
                        progress=False)
         step(len(batch))
     _save_views(fo, fd)
+    _remove_stale_copies(fd, copies, snap)
     return SyncResult(name=fd.name, slug=fd.slug, db_dir=str(db.db_dir), samples=len(snap.samples), added=len(new),
                       updated=len(changed), removed=len(removed), unchanged=len(snap.samples) - len(new) - len(changed),
                       layers={layer: layer_field(layer) for layer in snap.layers}, findings=snap.findings_note,
@@ -223,8 +228,8 @@ def pull_characters(root: Path | str, db: FiftyOneDB, *, name: str | None = None
 
 
 # -- internals --------------------------------------------------------------------------------------------------
-def _row(ds: Dataset, snap: StoreSnapshot, sid: str, print_: str) -> dict[str, Any]:
-    row = sample_values(ds, snap, sid)
+def _row(ds: Dataset, snap: StoreSnapshot, sid: str, print_: str, copies: Path) -> dict[str, Any]:
+    row = sample_values(ds, snap, sid, copies=copies)
     row["fingerprint"] = print_
     row["store_tags"] = sorted(snap.samples[sid].tags)
     row["tags"] = sorted(snap.samples[sid].tags)
@@ -269,8 +274,7 @@ def _open_dataset(fo: Any, ds: Dataset, name: str, snap: StoreSnapshot) -> Any:
         "store_tags": (fo.ListField, {"subfield": fo.StringField}),
         "iou": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.DynamicEmbeddedDocument}),
         "character": (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Classification}),
-        **{layer_field(layer): (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Segmentation})
-           for layer in snap.layers},
+        **{fld: (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.Segmentation}) for fld in _mask_fields(snap)},
     }
     for key, (ftype, kwargs) in declared.items():
         if key not in schema:
@@ -283,6 +287,8 @@ def _open_dataset(fo: Any, ds: Dataset, name: str, snap: StoreSnapshot) -> Any:
     info = dict(fd.info or {})
     old_layers = dict(info.get("animeparse", {}).get("layers", {}))
     gone = [f for layer, f in old_layers.items() if layer not in snap.layers and f in fd.get_field_schema()]
+    if not has_disagreement(snap.layers) and DISAGREEMENT_FIELD in fd.get_field_schema():
+        gone.append(DISAGREEMENT_FIELD)
     if gone:  # a layer no longer selected leaves the mirror (it mirrors exactly the selected layers)
         fd.delete_sample_fields(gone)
     if "store_id" not in fd.list_indexes():
@@ -291,9 +297,14 @@ def _open_dataset(fo: Any, ds: Dataset, name: str, snap: StoreSnapshot) -> Any:
     targets = mask_targets(ds.labelmap)
     if dict(fd.default_mask_targets or {}) != targets:
         fd.default_mask_targets = targets
-    # without an explicit active-field list the app opens with the mask fields hidden
+    field_targets = {DISAGREEMENT_FIELD: disagreement_targets(ds.labelmap)} if has_disagreement(snap.layers) else {}
+    if dict(fd.mask_targets or {}) != field_targets:
+        fd.mask_targets = field_targets
+    fd.app_config.color_scheme = fo.ColorScheme(**color_scheme(ds.labelmap))
+    # the app opens with gt shown; the pre-labels and the disagreement mask are one tick away in the sidebar (shown
+    # together, overlapping layers cannot be told apart). Without an explicit list the app hides every mask field.
     if hasattr(fo, "ActiveFields"):
-        fd.app_config.active_fields = fo.ActiveFields(paths=fields)
+        fd.app_config.active_fields = fo.ActiveFields(paths=["gt"] if "gt" in snap.layers else fields)
     else:
         log.warning("this FiftyOne has no ActiveFields: tick the mask fields in the app's sidebar to show them")
     _sidebar(fo, fd)
@@ -320,6 +331,21 @@ def _sidebar(fo: Any, fd: Any) -> None:
     groups.insert(at, fo.SidebarGroupDocument(name="animeparse qa", paths=qa, expanded=True))
     groups.append(fo.SidebarGroupDocument(name="animeparse sync", paths=sync, expanded=False))
     fd.app_config.sidebar_groups = groups
+
+
+def _mask_fields(snap: StoreSnapshot) -> list[str]:
+    """The mirror's mask fields: one per selected layer, then ``disagreement`` when gt and a pre-label are."""
+    fields = [layer_field(layer) for layer in snap.layers]
+    return [*fields, DISAGREEMENT_FIELD] if has_disagreement(snap.layers) else fields
+
+
+def _remove_stale_copies(fd: Any, copies: Path, snap: StoreSnapshot) -> None:
+    """Delete the mask copies no sample of the mirror points at (replaced masks, removed samples)."""
+    referenced: set[str] = set()
+    for fld in _mask_fields(snap):
+        referenced.update(p for p in fd.values(f"{fld}.mask_path") if p)
+    for path in stale_files(copies, referenced):
+        path.unlink(missing_ok=True)
 
 
 def _check_root(fd: Any, ds: Dataset) -> None:

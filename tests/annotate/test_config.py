@@ -38,6 +38,9 @@ def test_brush_labels_follow_the_map(name):
     assert labels[-1][0] == "ignore"
     assert root.find("Image").get("value") == "$image"
     assert not list(root.iter("KeyPointLabels"))
+    # labels above the image: the chips stay in view at a 1000 px high window whatever the image's size
+    assert [child.tag for child in root] == ["BrushLabels", "Image"]
+    assert labels[-1][1] not in {"#ffffff"}  # a white ignore chip is invisible on Label Studio's white page
 
 
 def test_sam_prompt_controls_carry_the_same_labels():
@@ -51,11 +54,14 @@ def test_sam_prompt_controls_carry_the_same_labels():
     assert unknown_config_labels(xml, labelmap) == []
 
 
-def test_ignore_gets_grey_when_a_class_is_white():
+def test_ignore_gets_a_visible_colour_away_from_the_classes():
     labelmap = LabelMap.from_json({"name": "w", "version": 1, "classes": [
         {"id": 0, "name": "background", "color": [0, 0, 0]}, {"id": 1, "name": "paper", "color": [255, 255, 255]}]})
     assert config_labels(label_config(labelmap)) == {"label": ["paper", "ignore"]}
-    assert '<Label value="ignore" background="#7f7f7f"/>' in label_config(labelmap)
+    assert '<Label value="ignore" background="#808080"/>' in label_config(labelmap)
+    greys = LabelMap.from_json({"name": "g", "version": 1, "classes": [
+        {"id": 0, "name": "background", "color": [0, 0, 0]}, {"id": 1, "name": "steel", "color": [130, 130, 130]}]})
+    assert '<Label value="ignore" background="#404040"/>' in label_config(greys)  # mid grey is taken: dark grey
 
 
 def test_unknown_labels_are_listed():

@@ -118,3 +118,67 @@ def test_cli_errors_are_one_line_and_never_show_the_token(command, fake_url, sto
     assert BAD not in debug.output and BAD not in caplog.text
     help_text = CliRunner().invoke(cli, ["ls", command, "--help"], env={"LABEL_STUDIO_API_KEY": BAD}).output
     assert "LABEL_STUDIO_API_KEY" in help_text and BAD not in help_text
+
+
+class _Dying(_Fake):
+    """Answers whoami; then, like a server killed mid-request, closes the connection on every other request
+    without a reply (``/api/projects``), or answers too late (``/api/tasks``)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path.startswith("/api/current-user/whoami"):
+            return super().do_GET()
+        if self.path.startswith("/api/tasks"):
+            import time
+
+            time.sleep(1.5)
+            return super().do_GET()
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+        return None
+
+
+@pytest.fixture()
+def dying_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Dying)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_each_network_failure_is_one_message_with_its_fix(dying_url, closed_port_url):
+    conn = Connection.open(dying_url, GOOD, timeout=0.5)
+    with pytest.raises(LabelStudioError) as broke:
+        conn.find_project("faces")
+    message = str(broke.value)
+    assert message.startswith(f"the connection to Label Studio at {dying_url} broke when asked to list projects")
+    assert "RemoteProtocolError" in message and "run the same animeparse ls command again" in message
+    with pytest.raises(LabelStudioError) as slow:
+        conn.tasks(1)
+    assert "did not answer in time when asked to list tasks" in str(slow.value)
+    assert "run the same animeparse ls command again" in str(slow.value)
+    with pytest.raises(LabelStudioError) as down:
+        Connection.open(closed_port_url, GOOD)
+    port = closed_port_url.rsplit(":", 1)[1]
+    # the hint works for a pip install: no script of the clone needed
+    assert f"pip install label-studio && label-studio start --port {port}" in str(down.value)
+    for err in (broke.value, slow.value, down.value):
+        assert "\n" not in str(err) and GOOD not in str(err)
+
+
+def test_cli_server_dying_mid_request_is_one_clean_line(dying_url, store):
+    store.close()  # the fixture holds the writer lock; pull takes it
+    args = ["ls", "pull", str(store.root), "--project", "faces", "--url", dying_url]
+    result = CliRunner().invoke(cli, args, env={"LABEL_STUDIO_API_KEY": GOOD})
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the connection to Label Studio") and "\r" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "again" in result.output
+
+
+def test_project_help_says_what_each_command_does_with_it():
+    push = CliRunner().invoke(cli, ["ls", "push", "--help"]).output
+    pull = CliRunner().invoke(cli, ["ls", "pull", "--help"]).output
+    assert "created (with the store's labelling config) when missing" in " ".join(push.split())
+    assert "created" not in pull.split("--project", 1)[1].split("--", 1)[0]
+    assert "must exist" in " ".join(pull.split())

@@ -171,3 +171,24 @@ def test_push_selection_filters_orders_and_limits(store, samples):
         resolve_layer(store, None)
     with pytest.raises(StoreError, match="no mask layer 'prelabel/zz'"):
         resolve_layer(store, "prelabel/zz")
+
+
+def test_a_second_project_sharing_samples_is_refused_unless_forced(store, samples):
+    a, b, _ = samples
+    pull_tasks(store, [task(1, a, annotation(11, HAIR, "2026-01-01T00:00:00Z")),
+                       task(2, b, annotation(21, HAIR, "2026-01-01T00:00:00Z"))])
+    other = ProjectInfo(id=8, title="faces-2", label_config="")
+    second = [task(5, a, annotation(51, HAIR_EYE, "2026-02-01T00:00:00Z")),
+              task(6, b, annotation(61, HAIR, "2026-02-01T00:00:00Z"))]  # b: same pixels, no conflict
+    with pytest.raises(AnimeparseError) as refused:
+        apply_export(store, second, config=PullConfig(project="faces-2"), project=other, url=URL)
+    message = str(refused.value)
+    assert f"sample {a} has gt pulled from project 'faces' (id 7 on {URL})" in message
+    assert f"pulling project 'faces-2' (id 8 on {URL})" in message and "--force" in message
+    assert "nothing was written" in message and np.array_equal(store.read_mask(a, "gt"), HAIR)
+    # the same project again is no conflict; --force lets the newer annotation win
+    assert pull_tasks(store, [task(1, a, annotation(11, HAIR, "2026-01-01T00:00:00Z"))]).unchanged == [a]
+    report = apply_export(store, second, config=PullConfig(project="faces-2", force=True), project=other, url=URL)
+    assert report.replaced == [a] and report.unchanged == [b]
+    assert np.array_equal(store.read_mask(a, "gt"), HAIR_EYE)
+    assert store.mask_record(a, "gt").origin["project"] == "faces-2"

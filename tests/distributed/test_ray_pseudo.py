@@ -71,7 +71,7 @@ def local_out(parent, tmp_path_factory) -> dict:
 
 def test_ray_gives_the_local_images_and_masks(parent, local_out, ray_address, tmp_path):
     out = tmp_path / "manga"
-    r = CliRunner().invoke(cli, ["-q", "pseudo", "manga", str(parent), "--out", str(out), *ARGS, "--engine", "ray",
+    r = CliRunner().invoke(cli, ["pseudo", "manga", str(parent), "--out", str(out), *ARGS, "--engine", "ray",
                                  "--workers", "2"])
     assert r.exit_code == 0, r.output
     assert f"{PARENTS * VARIANTS} translated, 0 already there" in r.output and "x 2 Ray workers" in r.output
@@ -101,7 +101,7 @@ def test_killed_ray_run_resumes_without_duplicates(parent, local_out, ray_addres
     killed = _count(out)
     assert 2 <= killed < PARENTS * VARIANTS
 
-    r = CliRunner().invoke(cli, ["-q", *args])
+    r = CliRunner().invoke(cli, [*args])
     assert r.exit_code == 0, r.output
     assert f"{PARENTS * VARIANTS - killed} translated, {killed} already there, 0 duplicate" in r.output
     assert _outputs(out) == local_out

@@ -25,7 +25,7 @@ def store(tmp_path_factory) -> Path:
 
 def test_export_coco_from_the_command_line(tmp_path, store):
     out = tmp_path / "coco"
-    r = CliRunner().invoke(cli, ["-q", "export", str(store), "--format", "coco", "--out", str(out), "--split", "test",
+    r = CliRunner().invoke(cli, ["export", str(store), "--format", "coco", "--out", str(out), "--split", "test",
                                  "--instances", "--images", "none", "--workers", "0"])
     assert r.exit_code == 0, r.output
     assert "exported 2 samples" in r.output and "test 2" in r.output

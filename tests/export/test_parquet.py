@@ -136,7 +136,7 @@ def test_failure_midway_leaves_nothing(tmp_path, store, monkeypatch):
 
 def test_cli_parquet_and_images_refused(tmp_path, store):
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(store.rglob("*")) if p.is_file()}
-    r = CliRunner().invoke(cli, ["-q", "export", str(store), "--format", "parquet", "--out", str(tmp_path / "m"),
+    r = CliRunner().invoke(cli, ["export", str(store), "--format", "parquet", "--out", str(tmp_path / "m"),
                                  "--split", "train"])
     assert r.exit_code == 0, r.output
     assert "exported 2 samples" in r.output and len(pd.read_parquet(tmp_path / "m" / "samples.parquet")) == 2

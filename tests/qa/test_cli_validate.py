@@ -27,7 +27,7 @@ def _clean():
 
 
 def _invoke(*args: str):
-    return CliRunner().invoke(cli, ["-q", "validate", *args])
+    return CliRunner().invoke(cli, ["validate", *args])
 
 
 def test_clean_store_exits_0():

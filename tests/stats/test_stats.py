@@ -142,7 +142,7 @@ def test_missing_layer_gives_empty_tables_not_an_error(tiny):
     with Dataset.open(tiny[0]) as ds:
         stats = compute_stats(ds, layer="prelabel/none")
     assert stats.labelled == 0 and stats.classes["pixels"].sum() == 0 and stats.classes["presence"].isna().all()
-    for name in ("class_area.png", "split_presence.png"):  # the plots with special cases for no data
+    for name in PLOTS:  # every plot draws with no data
         buf = io.BytesIO()
         PLOTS[name](stats).savefig(buf, format="png")
         assert buf.getvalue().startswith(b"\x89PNG")
@@ -172,8 +172,31 @@ def test_cli_stats(tiny, tmp_path):
     (out / "old.txt").write_text("old")
     r = runner.invoke(cli, ["-q", "stats", str(tiny[0]), "--out", str(out)])
     assert r.exit_code == 1 and "--force" in r.output and (out / "old.txt").exists()
-    r = runner.invoke(cli, ["-q", "stats", str(tiny[0]), "--out", str(out), "--split", "train", "--split", "test",
+    r = runner.invoke(cli, ["stats", str(tiny[0]), "--out", str(out), "--split", "train", "--split", "test",
                             "--format", "md", "--layer", "gt", "--workers", "0", "--force"])
     assert r.exit_code == 0, r.output
     assert "report.md" in r.output and "classes.csv" in r.output and "class_area.png" in r.output
     assert (out / "report.md").exists() and not (out / "old.txt").exists()
+
+
+def test_pixel_share_is_log_scaled_with_a_value_on_every_bar(tiny):
+    with Dataset.open(tiny[0]) as ds:
+        stats = compute_stats(ds)
+    ax = PLOTS["class_pixel_share.png"](stats).axes[0]
+    assert ax.get_xscale() == "log"
+    labels = [t.get_text().strip() for t in ax.texts]
+    assert len(labels) == len(ax.get_yticklabels())  # one value per class row
+    # skin 8/48, hair 27/48, background 12/48, ignore 1/48; classes without pixels read "0"
+    assert {"17%", "56%", "25%", "2.1%"} <= set(labels) and "0" in labels
+    bars = [p for p in ax.patches if p.get_width() > 0]
+    assert len(bars) == 4 and min(p.get_x() + p.get_width() for p in bars) == pytest.approx(1 / 48)
+    assert ax.get_xlim()[0] < 1 / 48  # the smallest class has a visible bar to the right of the axis start
+
+
+def test_image_sizes_plot_counts_each_size(tiny):
+    with Dataset.open(tiny[0]) as ds:
+        stats = compute_stats(ds)
+    ax = PLOTS["image_sizes.png"](stats).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["4x4", "6x5"]
+    assert [t.get_text().strip() for t in ax.texts] == ["3 (75%)", "1 (25%)"]
+    assert [p.get_width() for p in ax.patches] == [3, 1]

@@ -15,15 +15,19 @@ require("torch", extra="sam")
 def test_manga_then_sheet(parent_store, tmp_path):
     runner = CliRunner()
     out = tmp_path / "manga"
-    r = runner.invoke(cli, ["-q", "pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
+    r = runner.invoke(cli, ["pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
                             "--device", "cpu", "--batch-size", "2", "--seed", "3"])
     assert r.exit_code == 0, r.output
     assert "8 translated, 0 already there" in r.output and "manga-v2" in r.output
-    r = runner.invoke(cli, ["-q", "pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
+    r = runner.invoke(cli, ["pseudo", "manga", str(parent_store), "--out", str(out), "--variants", "2",
                             "--device", "cpu", "--seed", "3"])
     assert r.exit_code == 0 and "0 translated, 8 already there" in r.output
     r = runner.invoke(cli, ["pseudo", "sheet", str(out), "--out", str(tmp_path / "s.png"), "--rows", "2"])
     assert r.exit_code == 0 and "2 rows x 4 columns" in r.output and (tmp_path / "s.png").is_file()
+    r = runner.invoke(cli, ["pseudo", "sheet", str(out), "--out", str(tmp_path / "s.png"), "--n", "3"])
+    assert r.exit_code == 0 and "3 rows x 4 columns" in r.output
+    r = runner.invoke(cli, ["pseudo", "sheet", str(out), "--out", str(tmp_path / "s.png"), "--all", "--n", "1"])
+    assert r.exit_code == 0 and "4 rows x 4 columns" in r.output  # 4 parents, 2 variants each
 
 
 def test_bad_translator_is_one_line_exit_1(parent_store, tmp_path, halving_script):

@@ -83,6 +83,21 @@ def test_resume_skips_pages_made_with_the_same_options(manga_store, tmp_path):
     assert r.made == 3  # other options, other pages
 
 
+def test_a_page_store_made_with_an_older_manga_page_map_keeps_growing(manga_store, tmp_path):
+    """manga-page v2 changed only colours: a page store locked to v1 (same ids and names) takes more pages."""
+    from animeparse.labelmap import LabelMap
+
+    old = load_labelmap("manga-page").to_json()
+    old["version"] = 1
+    for k, c in enumerate(old["classes"]):
+        c["color"] = [255, 255, 255] if c["id"] == 0 else [40 * k, 200 - 20 * k, 100]
+    out = tmp_path / "old-pages"
+    Dataset.create(out, labelmap=LabelMap.from_json(old), kind="manga", parent=str(manga_store)).close()
+    assert make_pages(manga_store, out, config=PageConfig(pages=1, seed=1, size_wh=SIZE)).made == 1
+    with Dataset.open(out) as ds:
+        assert ds.labelmap.version == 1 and len(ds) == 1
+
+
 def test_lineage(manga_store, pages):
     with Dataset.open(manga_store) as src:
         source_ids = {s.id for s in src.samples()}
@@ -264,7 +279,7 @@ def test_cli_page_then_sheet(manga_store, tmp_path):
 
     runner = CliRunner()
     out = tmp_path / "cli-pages"
-    args = ["-q", "pseudo", "page", str(manga_store), "--out", str(out), "--pages", "2", "--size", "300x420",
+    args = ["pseudo", "page", str(manga_store), "--out", str(out), "--pages", "2", "--size", "300x420",
             "--panels", "2-4", "--seed", "5"]
     r = runner.invoke(cli, args)
     assert r.exit_code == 0, r.output

@@ -148,9 +148,35 @@ def test_refusals(parent_store, tmp_path, danbooru):
 def test_contact_sheet(parent_store, tmp_path, danbooru):
     make_manga(parent_store, tmp_path / "manga", config=CPU2)
     result = contact_sheet(tmp_path / "manga", tmp_path / "sheet.png", rows=3, tile=64)
-    sheet = np.asarray(Image.open(result.path))
+    sheet = np.asarray(Image.open(result.path).convert("RGB"))
     assert (result.rows, result.columns) == (3, 4)
-    assert sheet.shape == (18 + 3 * (64 + 4) + 4, 4 * 64 + 5 * 4, 3)
+    grid_h = 18 + 3 * (64 + 4) + 4
+    assert sheet.shape[1] == 4 * 64 + 5 * 4 and sheet.shape[0] > grid_h  # the grid, then the legend strip
+    # the legend holds a chip in the colour of every class in the shown masks, named
+    with Dataset.open(tmp_path / "manga") as ds:
+        lm = ds.labelmap
+        parents = sorted({s.parent_id for s in ds.samples()})
+        shown = set()
+        for s in ds.samples():
+            if s.parent_id in parents[:3] and s.meta.get("source_layer"):
+                shown |= {int(v) for v in np.unique(ds.read_mask(s.id, s.meta["source_layer"]))}
+    strip = {tuple(int(v) for v in px) for px in sheet[grid_h:].reshape(-1, 3)}
+    assert shown and {lm[i].color for i in shown if i != lm.ignore_index} <= strip
+    # rows=None (--all): every parent
+    every = contact_sheet(tmp_path / "manga", tmp_path / "all.png", rows=None, tile=64)
+    assert every.rows == len(parents) and every.rows > 3
     Dataset.create(tmp_path / "empty", labelmap=danbooru).close()
     with pytest.raises(StoreError, match="pseudo manga first"):
         contact_sheet(tmp_path / "empty", tmp_path / "x.png")
+
+
+def test_outline_classes_marks_every_class_change():
+    from animeparse.translate.sheet import outline_classes
+
+    mask = np.zeros((6, 6), np.uint8)
+    mask[:, 3:] = 17  # hair next to cloth: two near-identical yellows in the seed colours
+    mask[:, :3] = 16
+    rgb = np.full((6, 6, 3), 200, np.uint8)
+    out = outline_classes(rgb, mask)
+    assert (out[:, 3] == 0).all() and (out[:, [0, 1, 2, 4, 5]] == 200).all() and (rgb == 200).all()
+    assert (outline_classes(rgb, mask, width_px=3)[:, 2:5] == 0).all()

@@ -1,18 +1,21 @@
-"""The FiftyOne app on a mirror: a headless Chromium screenshot of one sample's page shows the mask overlay in the
-label map's colours; ``animeparse view`` serving the app stops everything it started on SIGTERM.
+"""The FiftyOne app on a mirror, in a real headless Chromium driven over the DevTools protocol (tests/view/cdp.py):
+the sample page shows gt in the label map's colours, and keeps them through any toggle of the mask layers (issue
+20: with the old RGB masks one untick + tick repainted every mask in one flat colour until a reload); the pre-label
+is hidden until ticked; ``animeparse view`` serving the app stops everything it started on SIGTERM.
 
-The colour check. The sample is a flat grey image G = (128, 128, 128) whose mask has three class quadrants (skin,
-hair, cloth) and a background quadrant. The app paints a class with its colour C at some opacity a over the image,
-so an overlay pixel is G + a (C - G): it lies on the segment from G to C. For each class present we count the
-screenshot pixels within a few levels of that segment with a >= 0.35 (scaling blurs only the quadrant edges, and
-nothing else on the page has these colours), and require thousands of them; the background quadrant must stay
-plain grey (background is not painted), and the colours of classes not in the mask must not show. The page is the
-app's sample modal (``/datasets/<slug>?id=<FiftyOne sample id>``).
+The colour check. The sample is a flat grey image G = (128, 128, 128) whose gt has three class quadrants (skin,
+hair, cloth) and a background quadrant; the pre-label is gt with its top quarter painted l_eye. The app paints a
+class with its colour C at some opacity a over the image, so an overlay pixel is G + a (C - G): it lies on the
+segment from G to C. For each class we count the screenshot pixels within a few levels of that segment with
+a >= 0.35 (scaling blurs only the quadrant edges, and nothing else on the page has these colours), and require
+thousands of them; the background quadrant must stay plain grey (background is not painted), and the colours of
+classes not shown must not be there. The page is the app's sample modal (``/datasets/<slug>?id=<sample id>``);
+the layers are toggled by clicking the modal sidebar's checkboxes (``data-cy="checkbox-<field>"``) with real
+mouse events.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from animeparse import Dataset
 
@@ -32,8 +34,6 @@ from ..conftest import REPO
 from .conftest import make_store
 
 GREY = 128
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--hide-scrollbars"]
 MIN_PIXELS = 3000  # the image shows at ~800 px: a quadrant is ~150k screen pixels
 
 
@@ -64,49 +64,79 @@ def overlay_pixels(shot: np.ndarray, colour: tuple[int, int, int], *, tol: float
     return int(hit.sum()), float(np.median(alpha[hit])) if hit.any() else 0.0
 
 
-def screenshot(chromium: str, url: str, out, profile, budget_ms: int) -> np.ndarray:
-    """One headless Chromium screenshot (fresh profile); its whole process group is killed afterwards."""
-    cmd = [chromium, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", "--window-size=1280,900",
-           f"--virtual-time-budget={budget_ms}", url]
-    with open(f"{out}.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        try:
-            proc.wait(timeout=120)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # renderer / zygote children, if any are left
-            proc.wait()
-    return np.asarray(Image.open(out).convert("RGB"))
+def _counts(shot: np.ndarray, colours: dict[str, tuple[int, int, int]]) -> dict[str, int]:
+    return {name: overlay_pixels(shot, colour)[0] for name, colour in colours.items()}
 
 
-def test_sample_page_shows_mask_in_label_map_colours(tmp_path, labelmap, fo_db, chromium):
+def _click(browser, field: str) -> None:
+    """A real mouse click on the modal sidebar's checkbox of ``field`` (the rightmost of the two sidebars)."""
+    xy = browser.evaluate(
+        f"""(() => {{ const r = [...document.querySelectorAll('[data-cy="checkbox-{field}"]')]
+              .map(e => e.getBoundingClientRect()).sort((a, b) => b.x - a.x)[0];
+              return r ? [r.x + r.width / 2, r.y + r.height / 2] : null; }})()""")
+    assert xy is not None, f"no checkbox for {field} in the page"
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.call("Input.dispatchMouseEvent", type=kind, x=xy[0], y=xy[1], button="left", clickCount=1)
+
+
+def _until(browser, ok, timeout: float) -> np.ndarray:
+    """Screenshots every half second until ``ok(shot)`` or ``timeout``; the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shot = browser.screenshot()
+        if ok(shot) or time.monotonic() > deadline:
+            return shot
+        time.sleep(0.5)
+
+
+def test_mask_colours_survive_toggling_the_layers(tmp_path, labelmap, fo_db, chromium):
     import fiftyone as fo
 
     from animeparse.view import sample_url, serve_app, sync_store
 
+    from .cdp import Browser
+
     root = tmp_path / "store"
     image = np.full((256, 256, 3), GREY, np.uint8)
-    make_store(root, labelmap, [{"image": image, "gt": quadrant_mask()}])
+    gt = quadrant_mask()
+    pre = gt.copy()
+    pre[:64] = 4  # l_eye over the top quarter
+    make_store(root, labelmap, [{"image": image, "gt": gt, "pre": pre}])
     with Dataset.open(root) as ds:
-        result = sync_store(ds, fo_db, layers=["gt"], findings=False)
+        result = sync_store(ds, fo_db, findings=False)
     fo_id = fo.load_dataset(result.name).first().id
-    present = {c.name: c.color for c in labelmap.classes if c.id in (1, 16, 17)}
-    absent = {c.name: c.color for c in labelmap.classes if c.name in ("l_eye", "neck", "ear_r")}  # a control
-    with serve_app(fo_db, port=_free_port()) as app:
-        url = sample_url(app.url, result.slug, fo_id)
-        for attempt, budget in enumerate((15000, 30000, 60000)):  # a loaded machine renders slowly: wait longer
-            shot = screenshot(chromium, url, tmp_path / f"shot{attempt}.png", tmp_path / f"profile{attempt}", budget)
-            counts = {name: overlay_pixels(shot, colour) for name, colour in present.items()}
-            grey = int((np.abs(shot.astype(int) - GREY).max(axis=2) <= 6).sum())
-            if all(n >= MIN_PIXELS for n, _ in counts.values()) and grey >= MIN_PIXELS:
-                break
+    gt_colours = {c.name: c.color for c in labelmap.classes if c.id in (1, 16, 17)}
+    eye = {"l_eye": labelmap["l_eye"].color}
+    control = {c.name: c.color for c in labelmap.classes if c.name in ("neck", "ear_r", "mouth")}
+    shown = lambda shot, colours: all(n >= MIN_PIXELS for n in _counts(shot, colours).values())  # noqa: E731
+    gone = lambda shot, colours: all(n < MIN_PIXELS // 10 for n in _counts(shot, colours).values())  # noqa: E731
+    steps = []
+    with serve_app(fo_db, port=_free_port()) as app, Browser(chromium, tmp_path / "profile") as browser:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=sample_url(app.url, result.slug, fo_id))
+        # the default view: gt in its class colours, the pre-label hidden (a loaded machine renders slowly)
+        shot = _until(browser, lambda s: shown(s, gt_colours), 90)
+        steps.append(("opened", _counts(shot, {**gt_colours, **eye})))
+        assert shown(shot, gt_colours) and gone(shot, eye), steps
+        grey = int((np.abs(shot.astype(int) - GREY).max(axis=2) <= 6).sum())
+        assert grey >= MIN_PIXELS, f"background quadrant not plain grey: {grey} grey pixels"
+        assert gone(shot, control), _counts(shot, control)
+        alphas = [overlay_pixels(shot, c)[1] for c in gt_colours.values()]
+        assert all(0.35 <= a <= 1.0 for a in alphas), alphas
+        for action, clicks, want, hidden in [
+            ("untick gt", ["gt"], {}, {**gt_colours, **eye}),
+            ("tick gt again", ["gt"], gt_colours, eye),  # the colours survive the toggle
+            ("gt off, pre-label on", ["gt", "prelabel_run1"], {"l_eye": eye["l_eye"], "cloth": gt_colours["cloth"]},
+             {}),
+            ("pre-label off, gt on", ["prelabel_run1", "gt"], gt_colours, eye),
+        ]:
+            for fld in clicks:
+                _click(browser, fld)
+                time.sleep(1.0)  # let the sidebar settle before the next click
+            shot = _until(browser, lambda s, w=want, h=hidden: shown(s, w) and gone(s, h), 30)
+            steps.append((action, _counts(shot, {**gt_colours, **eye})))
+            assert shown(shot, want) and gone(shot, hidden), steps
         server_pid = app.pid
-    assert all(n >= MIN_PIXELS for n, _ in counts.values()), f"overlay pixels per class: {counts} ({url})"
-    assert all(0.35 <= alpha <= 1.0 for _, alpha in counts.values()), counts
-    assert grey >= MIN_PIXELS, f"background quadrant not plain grey: {grey} grey pixels"
-    stray = {name: overlay_pixels(shot, colour)[0] for name, colour in absent.items()}
-    assert all(n < MIN_PIXELS // 10 for n in stray.values()), f"colours of absent classes on the page: {stray}"
     with pytest.raises(ProcessLookupError):
         os.kill(server_pid, 0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -24,10 +25,34 @@ def test_layer_field(layer, field):
     assert layer_field(layer) == field
 
 
-def test_mask_targets_are_colours_without_background(labelmap):
+def test_mask_targets_are_class_ids_without_background(labelmap):
     targets = mask_targets(labelmap)
-    assert targets["#ff0000"] == "skin" and targets["#ffff55"] == "hair"
-    assert "background" not in targets.values() and len(targets) == len(labelmap.classes) - 1
+    assert targets[1] == "skin" and targets[17] == "hair" and targets[255] == "ignore"
+    assert "background" not in targets.values() and len(targets) == len(labelmap.classes)
+
+
+def test_disagreement_marks_gt_class_where_the_prelabel_differs():
+    from animeparse.view.masks import PRE_ONLY, disagreement
+
+    gt = np.array([[0, 0, 1, 1, 255], [17, 17, 16, 16, 255]], np.uint8)
+    pre = np.array([[0, 1, 1, 17, 3], [17, 0, 16, 255, 255]], np.uint8)
+    assert disagreement(pre, gt).tolist() == [[0, PRE_ONLY, 0, 1, 0], [0, 17, 0, 16, 0]]
+    with pytest.raises(ValueError, match="5x2"):
+        disagreement(pre, gt[:, :4])
+
+
+def test_mask_copy_is_single_channel_with_the_ids(tmp_path):
+    from PIL import Image
+
+    from animeparse.view.masks import copy_path, stale_files, write_index_png
+
+    mask = np.array([[0, 1, 17], [255, 16, 0]], np.uint8)
+    path = write_index_png(copy_path(tmp_path / "m", "abc", "gt", "f" * 64), mask)
+    assert path.name == "abc.gt.ffffffffffffffff.png"
+    with Image.open(path) as im:
+        assert im.mode == "L" and np.array_equal(np.asarray(im), mask)
+    other = write_index_png(tmp_path / "m" / "old.png", mask)
+    assert stale_files(tmp_path / "m", {str(path)}) == [other]
 
 
 def test_primary_prelabel_is_the_latest_run():

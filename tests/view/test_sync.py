@@ -7,10 +7,12 @@ import json
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from animeparse import Dataset, MaskInput
 from animeparse.cli.main import cli
@@ -53,19 +55,27 @@ def _modified(fd):
     return dict(zip(*fd.values(["store_id", "last_modified_at"]), strict=True))
 
 
-def test_build_masks_targets_and_fields_match_the_store(mirrored, labelmap):
+def test_build_masks_targets_and_fields_match_the_store(mirrored, labelmap, fo_db):
     root, ids, result, fd = mirrored
     assert (result.samples, result.added, result.touched) == (5, 5, 5)
     assert result.layers == {"gt": "gt", "prelabel/run1": "prelabel_run1"}
     assert fd.persistent and len(fd) == 5
-    # targets: every class but background, keyed by its label-map colour (the app reads P-mode PNGs as RGB)
-    expected = {"#{:02x}{:02x}{:02x}".format(*c.color): c.name for c in labelmap.classes if c.id}
+    # integer targets (every class but background, and ignore) over the mirror's single-channel copies, painted in
+    # the label map's colours by the dataset's colour scheme; gt shown, the pre-label and disagreement one tick away
+    expected = {c.id: c.name for c in labelmap.classes if c.id} | {255: "ignore"}
     assert fd.default_mask_targets == expected
-    assert list(fd.app_config.active_fields.paths) == ["gt", "prelabel_run1"]
+    assert fd.mask_targets["disagreement"][255] == "pre-label only (gt background)"
+    scheme = fd.app_config.color_scheme
+    colours = {d["intTarget"]: d["color"] for d in scheme.default_mask_targets_colors}
+    assert all(colours[c.id] == "#{:02x}{:02x}{:02x}".format(*c.color) for c in labelmap.classes if c.id)
+    assert colours[255] not in ("#ffffff", "#000000")
+    assert [f["path"] for f in scheme.fields] == ["disagreement"]
+    assert list(fd.app_config.active_fields.paths) == ["gt"]
+    assert {"gt", "prelabel_run1", "disagreement"} <= set(fd.get_field_schema())
     groups = {g.name: list(g.paths) for g in fd.app_config.sidebar_groups}
     assert "miou" in groups["animeparse qa"] and "fingerprint" in groups["animeparse sync"]
-    colour_to_id = {tuple(c.color): c.id for c in labelmap.classes}
     samples = _by_store_id(fd)
+    copies = fo_db.db_dir / "animeparse-masks" / fd.name
     with Dataset.open(root) as ds:
         report = validate(ds, QAConfig(workers=0))
         for sid, spec in zip(ids, SPECS, strict=True):
@@ -79,10 +89,17 @@ def test_build_masks_targets_and_fields_match_the_store(mirrored, labelmap):
                 if rec is None:
                     assert s[fld] is None
                     continue
-                assert s[fld].mask_path == str(root / rec.path)  # the store's own file: no copy
-                rgb = s[fld].get_mask()  # FiftyOne decodes the palette to RGB; map colours back to ids
-                ids_hw = np.vectorize(lambda *px: colour_to_id[px])(rgb[..., 0], rgb[..., 1], rgb[..., 2])
-                np.testing.assert_array_equal(ids_hw, ds.read_mask(sid, layer))
+                assert s[fld].mask_path == str(copies / f"{sid}.{fld}.{rec.sha256[:16]}.png")  # the mirror's copy
+                got = s[fld].get_mask()  # single-channel: FiftyOne reads the class ids themselves
+                assert got.shape == HW and got.dtype == np.uint8
+                np.testing.assert_array_equal(got, ds.read_mask(sid, layer))
+            if "gt" in spec and "pre" in spec:  # gt's class where the pre-label differs, 255 on gt background
+                want = np.where(spec["pre"] != spec["gt"], spec["gt"], 0)
+                want[(spec["pre"] != spec["gt"]) & (spec["gt"] == 0)] = 255
+                np.testing.assert_array_equal(s.disagreement.get_mask(), want)
+                assert want.any() and set(np.unique(want)) <= {0, 255, *np.unique(spec["gt"])}
+            else:
+                assert s.disagreement is None
             assert s.prelabel_score == spec.get("score")
             # the stripes trip validate's layout checks (eyes outside skin ...): the codes travel as they are
             assert s.findings == sorted(report.codes_of(sid))
@@ -134,7 +151,10 @@ def test_resync_touches_only_what_changed(mirrored, fo_db, labelmap):
     assert [sid for sid in ids if after[sid] != before[sid]] == [ids[2]]
     from fiftyone import ViewField as F
 
-    assert fd.one(F("store_id") == ids[2]).gt.mask_path == new_path
+    shown = fd.one(F("store_id") == ids[2]).gt.mask_path
+    assert shown != new_path and Path(shown).exists()  # the mirror's copy of the new mask ...
+    np.testing.assert_array_equal(np.asarray(Image.open(shown)), new_gt)
+    assert len(list(Path(shown).parent.glob(f"{ids[2]}.gt.*.png"))) == 1  # ... and the old copy is gone
     # a sample deleted from the store (no delete API yet: straight in the manifest) leaves the mirror
     with sqlite3.connect(root / "manifest.sqlite") as db:
         db.execute("DELETE FROM masks WHERE sample_id = ?", (ids[4],))
@@ -210,7 +230,7 @@ def test_layer_selection_and_name_checks(mirrored, fo_db, tmp_path, labelmap):
         with pytest.raises(AnimeparseError, match="no mask layer 'prelabel/nope'"):
             sync_store(ds, fo_db, layers=["prelabel/nope"])
     fd.reload()
-    assert "prelabel_run1" not in fd.get_field_schema()
+    assert "prelabel_run1" not in fd.get_field_schema() and "disagreement" not in fd.get_field_schema()
     assert list(fd.app_config.active_fields.paths) == ["gt"]
     other = tmp_path / "other"
     make_store(other, labelmap, SPECS[:1])
@@ -274,8 +294,11 @@ def test_reload_in_a_new_process(mirrored, fo_db):
     with Dataset.open(root) as ds:
         for sid in ids:
             rec = ds.mask_record(sid, "gt")
-            assert data["samples"][sid][0] == (str(root / rec.path) if rec else None)
-        assert len(data["targets"]) == len(ds.labelmap.classes) - 1
+            path = data["samples"][sid][0]
+            assert (path is None) == (rec is None)
+            if rec:
+                np.testing.assert_array_equal(np.asarray(Image.open(path)), ds.read_mask(sid, "gt"))
+        assert len(data["targets"]) == len(ds.labelmap.classes)  # the classes but background, and ignore
     assert port_open("127.0.0.1", fo_db.port)  # the other process did not stop our mongod
 
 
@@ -293,7 +316,8 @@ def test_identical_mask_put_again_moves_the_file_and_the_mirror_follows(mirrored
     with Dataset.open(root) as ds:
         assert sync_store(ds, fo_db).touched == 1
     path = fd.one(F("store_id") == ids[0]).prelabel_run1.mask_path
-    assert path == str(root / rec.path) and (root / rec.path).exists()
+    assert rec.sha256[:16] in path and Path(path).exists() and (root / rec.path).exists()
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), SPECS[0]["pre"])
 
 
 def test_busy_port_is_refused(fo_db):

@@ -3,7 +3,7 @@
 Layout::
 
     tasks.json          [{"id", "data": {"image", "sample_id", "split"}, "annotations"|"predictions": [...]}, ...]
-    label_config.xml    <Image name="image" value="$image"/> + <BrushLabels name="tag"> with every class
+    label_config.xml    <BrushLabels name="tag"> with every class (labels above the image) + <Image name="image"/>
     images/<stem><ext>  the stored image files
 
 ``data.image`` is ``/data/local-files/?d=images/<stem><ext>``: serve the export folder as Label Studio's local
@@ -26,6 +26,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from ...colours import ignore_colour
 from ...fsutil import naming_errors
 from ...labelmap import LabelMap
 from ..lsrle import encode_rle
@@ -61,11 +62,11 @@ def resolve_as(config: ExportConfig) -> str:
 def label_config(labelmap: LabelMap) -> str:
     """A Label Studio labelling config for the export: the image and one brush label per class (+ ignore)."""
     labels = [(c.name, "#{:02x}{:02x}{:02x}".format(*c.color)) for c in labelmap.classes if c.id != 0]
-    labels.append((ignore_label(labelmap), "#ffffff"))
-    lines = ['<View>', '  <Image name="image" value="$image" zoom="true"/>',
-             '  <BrushLabels name="tag" toName="image">']
+    ignore_rgb = ignore_colour([c.color for c in labelmap.classes])
+    labels.append((ignore_label(labelmap), "#{:02x}{:02x}{:02x}".format(*ignore_rgb)))
+    lines = ['<View>', '  <BrushLabels name="tag" toName="image">']
     lines += [f"    <Label value={quoteattr(name)} background={quoteattr(colour)}/>" for name, colour in labels]
-    lines += ["  </BrushLabels>", "</View>", ""]
+    lines += ["  </BrushLabels>", '  <Image name="image" value="$image" zoom="true"/>', "</View>", ""]
     return "\n".join(lines)
 
 

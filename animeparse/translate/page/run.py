@@ -110,6 +110,7 @@ def _open_child(out: Path, parent: Path, labelmap: LabelMap, *, name: str, descr
     out = out.absolute()
     if out == parent:
         raise StoreError("the page store must be another folder than its parent; pass --out DS_PAGES", path=out)
+    labelmap = _same_map_as_stored(out, labelmap)
     dst = Dataset.create(out, labelmap=labelmap, name=name, kind="manga", description=description,
                          exist_ok=True, parent=str(parent))
     if dst.card.parent is not None and Path(dst.card.parent) != parent:
@@ -117,6 +118,19 @@ def _open_child(out: Path, parent: Path, labelmap: LabelMap, *, name: str, descr
         raise StoreError(f"this store was made from {dst.card.parent}, not {parent}; choose another --out",
                          path=out)
     return dst
+
+
+def _same_map_as_stored(out: Path, labelmap: LabelMap) -> LabelMap:
+    """The page store's own locked map when it is an older version of ``labelmap`` with the same ids and names
+    (manga-page v2 changed only colours), so a page store made before keeps growing; else ``labelmap``."""
+    try:
+        with Dataset.open(out) as existing:
+            locked = existing.labelmap
+    except AnimeparseError:  # no store there yet (or not one: Dataset.create says so)
+        return labelmap
+    same = locked.name == labelmap.name and [(c.id, c.name) for c in locked.classes] == \
+        [(c.id, c.name) for c in labelmap.classes]
+    return locked if same else labelmap
 
 
 def make_pages(source: Path | str, out: Path | str, *, config: PageConfig | None = None,

@@ -15,10 +15,10 @@ from ...errors import AnimeparseError, StoreError
 from ...fsutil import atomic_write_bytes
 from ...labelmap import LabelMap
 from ...store import Dataset
-from ..sheet import colorize_mask, compose_sheet
+from ..sheet import colorize_mask, compose_sheet, legend
 from .compose import IGNORE, PageConfig
 
-__all__ = ["PageSheetResult", "page_sheet", "overlay", "legend"]
+__all__ = ["PageSheetResult", "page_sheet", "overlay", "legend"]  # legend: from ..sheet, kept importable here
 
 _IGNORE_RGB = (190, 190, 190)
 
@@ -42,52 +42,12 @@ def overlay(page: npt.NDArray[np.uint8], mask_hw: npt.NDArray[np.uint8], labelma
     return out.astype(np.uint8)
 
 
-def legend(maps: list[tuple[str, LabelMap, set[int] | None]], *, width: int) -> npt.NDArray[np.uint8]:
-    """HxWx3 uint8 legend strip: per (title, label map, ids to show or None for all) a row of colour chips
-    with class names, and an ``ignore`` chip."""
-    from PIL import Image, ImageDraw
-
-    chip, row_h, gap = 14, 20, 6
-    # (title or None, chips) per line: a title line, then chips left to right, wrapped at the sheet width
-    lines: list[tuple[str | None, list[tuple[tuple[int, int, int], str]]]] = []
-    for title, lm, ids in maps:
-        entries = [((int(c.color[0]), int(c.color[1]), int(c.color[2])), f"{c.id} {c.name}") for c in lm.classes
-                   if ids is None or c.id in ids]
-        entries.append((_IGNORE_RGB, f"{lm.ignore_index} ignore"))
-        lines.append((title, []))
-        x = 8
-        for entry in entries:
-            w = _chip_width(entry[1], chip)
-            if x + w > width and lines[-1][1]:
-                lines.append((None, []))
-                x = 8
-            lines[-1][1].append(entry)
-            x += w
-    titles = sum(1 for t, _ in lines if t)
-    im = Image.new("RGB", (width, 2 * gap + (len(lines) + titles) * row_h), (255, 255, 255))
-    draw = ImageDraw.Draw(im)
-    y = gap
-    for heading, entries in lines:
-        if heading:
-            draw.text((8, y + 3), heading, fill=(0, 0, 0))
-            y += row_h
-        x = 8
-        for color, name in entries:
-            draw.rectangle([x, y + 2, x + chip, y + 2 + chip], fill=color, outline=(0, 0, 0))
-            draw.text((x + chip + 6, y + 3), name, fill=(0, 0, 0))
-            x += _chip_width(name, chip)
-        y += row_h
-    return np.asarray(im, dtype=np.uint8).copy()
-
-
-def _chip_width(name: str, chip: int) -> int:
-    return chip + 6 + 7 * len(name) + 14  # PIL's default bitmap font is ~6 px per character
-
-
-def page_sheet(pages: Path | str, out_png: Path | str, *, rows: int = 4, tile: int = 360) -> PageSheetResult:
-    """A PNG: per page (the first ``rows`` by seed and page index) the page | its manga-page mask over it | the
-    carried ids of its labelled panels (from the parts store, put back in place) coloured with the source label
-    map (an empty cell when no panel of the page is there), and a legend of both maps' classes."""
+def page_sheet(pages: Path | str, out_png: Path | str, *, rows: int | None = 4, tile: int = 360
+               ) -> PageSheetResult:
+    """A PNG: per page (the first ``rows`` by seed and page index; ``None``: every page) the page | its
+    manga-page mask over it | the carried ids of its labelled panels (from the parts store, put back in place)
+    coloured with the source label map (an empty cell when no panel of the page is there), and a legend of both
+    maps' classes."""
     import cv2
 
     from .run import parts_path
@@ -96,7 +56,7 @@ def page_sheet(pages: Path | str, out_png: Path | str, *, rows: int = 4, tile: i
         samples = sorted(dst.samples(), key=lambda s: (s.meta.get("seed", 0), s.meta.get("page_index", 0), s.id))
         if not samples:
             raise StoreError("no pages to show; run animeparse pseudo page first", path=dst.root)
-        chosen = samples[:max(1, rows)]
+        chosen = samples if rows is None else samples[:max(1, rows)]
         parts_root = parts_path(dst.root, _config_of(chosen[0].meta))
         parts = _open_parts(parts_root)
         grid: list[list[npt.NDArray[np.uint8] | None]] = []
@@ -121,7 +81,7 @@ def page_sheet(pages: Path | str, out_png: Path | str, *, rows: int = 4, tile: i
             maps: list[tuple[str, LabelMap, set[int] | None]] = [("manga-page (page mask)", dst.labelmap, None)]
             if parts is not None:
                 maps.append((f"{parts.labelmap.name} (carried ids)", parts.labelmap, shown or None))
-            strip = legend(maps, width=sheet.shape[1])
+            strip = legend(maps, width=sheet.shape[1], ignore_rgb=_IGNORE_RGB)
         finally:
             if parts is not None:
                 parts.close()
