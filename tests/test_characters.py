@@ -19,7 +19,7 @@ from .conftest import make_pair
 
 
 def _invoke(*args):
-    return CliRunner().invoke(cli, ["-q", *[str(a) for a in args]])
+    return CliRunner().invoke(cli, [*[str(a) for a in args]])
 
 
 def _image(path, value):

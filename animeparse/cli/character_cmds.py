@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..store import Dataset
-from .common import echo_table, progress_bar
+from .common import echo_table, progress_bar, say
 
 
 @click.group("character")
@@ -40,7 +40,7 @@ def set_cmd(directory: Path, target: str, character: str, name: str | None) -> N
     with Dataset.open(directory, write=True) as ds:
         ids = ds.resolve_target(target)
         changed = ds.set_character(ids, None if character == "none" else character, name=name)
-    click.echo(f"{len(ids)} samples selected, {changed} changed to {character}")
+    say(f"{len(ids)} samples selected, {changed} changed to {character}")
 
 
 @character_group.command("list")
@@ -64,7 +64,7 @@ def list_cmd(directory: Path, as_json: bool) -> None:
     rows: list[tuple[str, object]] = [
         (c.id, ", ".join([f"{c.samples} samples", *(["declared"] * c.declared), *([c.name] if c.name else [])]))
         for c in chars]
-    echo_table(rows + [("(none)", f"{without} samples")], title=f"{len(chars)} characters")
+    echo_table(rows + [("(none)", f"{without} samples")], title=f"{len(chars)} characters", always=True)
 
 
 @character_group.command("declare")
@@ -86,7 +86,7 @@ def declare_cmd(directory: Path, characters: tuple[str, ...], replace: bool) -> 
     with Dataset.open(directory, write=True) as ds:
         ds.declare_characters(names, replace=replace)
         declared = ds.declared_characters()
-    click.echo(f"{len(declared)} characters declared: {', '.join(declared)}")
+    say(f"{len(declared)} characters declared: {', '.join(declared)}")
 
 
 @click.command("attributes")
@@ -105,7 +105,7 @@ def attributes_cmd(directory: Path, layer: str) -> None:
 
     with Dataset.open(directory, write=True) as ds, progress_bar("attributes", total=None) as progress:
         result = update_attributes(ds, layer=layer, progress=progress)
-    click.echo(f"{result.samples} samples with a {layer!r} mask: {result.computed} computed, {result.current} "
+    say(f"{result.samples} samples with a {layer!r} mask: {result.computed} computed, {result.current} "
                "already current")
     for role, counts in result.by_color.items():
         echo_table([(name, n) for name, n in counts.items()] or [("(none)", 0)], title=f"{role} colour")

@@ -192,7 +192,7 @@ def pull_characters_cmd(ds_path: Path, db_dir: Path | None, name: str | None, as
     echo_table([("dataset", result["name"]), ("samples changed", len(result["changed"]))],
                title=f"pulled characters from FiftyOne into {ds_path}")
     for sid, (old, new) in result["changed"].items():
-        click.echo(f"  {sid}: {old or '(none)'} -> {new or '(none)'}")
+        say(f"  {sid}: {old or '(none)'} -> {new or '(none)'}")
 
 
 COMMANDS = [view_cmd]

@@ -14,7 +14,7 @@ from animeparse.demo.synth import generate_face
 
 
 def _invoke(*args):
-    return CliRunner().invoke(cli, ["-q", *[str(a) for a in args]])
+    return CliRunner().invoke(cli, [*[str(a) for a in args]])
 
 
 @pytest.fixture()

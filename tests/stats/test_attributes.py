@@ -83,7 +83,7 @@ def test_missing_roles_give_none():
 
 
 def _invoke(*args):
-    return CliRunner().invoke(cli, ["-q", *[str(a) for a in args]])
+    return CliRunner().invoke(cli, [*[str(a) for a in args]])
 
 
 @pytest.fixture()
