@@ -7,6 +7,7 @@ a per-pixel confidence (as PNG bytes) and a score. Nothing here writes the store
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     import torch
 
     from .run import PrelabelConfig
+
+_TIMINGS = threading.Lock()
 
 __all__ = ["SampleLabel", "Labeler", "combine", "combine_on_device", "read_batch"]
 
@@ -106,7 +109,8 @@ class Labeler:
             np.clip(np.rint(combined.confidence_hw * 255.0), 0, 255).astype(np.uint8)
         label = SampleLabel(sample_id, cleaned.label_hw, encode_mask_png(conf), score,
                             {str(c): v for c, v in sorted(combined.regions.items())}, cleaned.stats)
-        timings["finish"] = timings.get("finish", 0.0) + time.perf_counter() - t
+        with _TIMINGS:  # finishing may run on several threads at once
+            timings["finish"] = timings.get("finish", 0.0) + time.perf_counter() - t
         return label
 
     def _models(self, ids: Sequence[str], images: Sequence[npt.NDArray[np.uint8]], timings: dict[str, float]
