@@ -9,9 +9,9 @@ a task whose annotation chose nothing leaves the stored character as it is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from ..formats.labelstudio import time_key
 from ..store import Dataset
 from .config import CHARACTER_CONTROL, IMAGE_KEY
 
@@ -43,26 +43,13 @@ def character_result(character: str) -> dict[str, Any]:
             "value": {"choices": [character]}}
 
 
-def _key(record: Mapping[str, Any]) -> tuple[datetime, int]:
-    stamp = record.get("updated_at") or record.get("created_at")
-    when = datetime.min.replace(tzinfo=UTC)
-    if isinstance(stamp, str):
-        try:
-            parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            when = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    rid = record.get("id")
-    return when, rid if isinstance(rid, int) else -1
-
-
 def chosen_character(task: Mapping[str, Any]) -> str | None:
     """The character chosen in the task's latest live annotation (None: no annotation, or no choice made)."""
     annotations: Sequence[Any] = task.get("annotations") or []
     live = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")]
     if not live:
         return None
-    for result in max(live, key=_key).get("result") or []:
+    for result in max(live, key=time_key).get("result") or []:
         if isinstance(result, dict) and result.get("from_name") == CHARACTER_CONTROL \
                 and result.get("type") == "choices":
             choices = (result.get("value") or {}).get("choices")

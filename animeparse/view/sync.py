@@ -166,11 +166,7 @@ def pull_tags(root: Path | str, db: FiftyOneDB, *, name: str | None = None) -> P
     fo = import_fiftyone()
     with Dataset.open(root, write=True) as ds:
         name = name or default_name(ds)
-        if not fo.dataset_exists(name):
-            raise AnimeparseError(f"no FiftyOne dataset {name!r} in {db.db_dir}; run 'animeparse view {ds.root} "
-                                  "--no-launch' first (with the same --db-dir / --name)", path=ds.root)
-        fd = fo.load_dataset(name)
-        _check_root(fd, ds)
+        fd = _existing_mirror(fo, db, ds, name)
         fo_ids, ids, app_tags, synced = fd.values(["id", "store_id", "tags", "store_tags"])
         added: dict[str, int] = {}
         removed: dict[str, int] = {}
@@ -203,11 +199,7 @@ def pull_characters(root: Path | str, db: FiftyOneDB, *, name: str | None = None
     fo = import_fiftyone()
     with Dataset.open(root, write=True) as ds:
         name = name or default_name(ds)
-        if not fo.dataset_exists(name):
-            raise AnimeparseError(f"no FiftyOne dataset {name!r} in {db.db_dir}; run 'animeparse view {ds.root} "
-                                  "--no-launch' first (with the same --db-dir / --name)", path=ds.root)
-        fd = fo.load_dataset(name)
-        _check_root(fd, ds)
+        fd = _existing_mirror(fo, db, ds, name)
         fo_ids, ids, labels, synced = fd.values(["id", "store_id", "character.label", "store_character"])
         changed: dict[str, list[str | None]] = {}
         recorded: dict[str, str | None] = {}
@@ -346,6 +338,16 @@ def _remove_stale_copies(fd: Any, copies: Path, snap: StoreSnapshot) -> None:
         referenced.update(p for p in fd.values(f"{fld}.mask_path") if p)
     for path in stale_files(copies, referenced):
         path.unlink(missing_ok=True)
+
+
+def _existing_mirror(fo: Any, db: FiftyOneDB, ds: Dataset, name: str) -> Any:
+    """The FiftyOne dataset ``name`` that mirrors ``ds``, for the pull commands (which never create one)."""
+    if not fo.dataset_exists(name):
+        raise AnimeparseError(f"no FiftyOne dataset {name!r} in {db.db_dir}; run 'animeparse view {ds.root} "
+                              "--no-launch' first (with the same --db-dir / --name)", path=ds.root)
+    fd = fo.load_dataset(name)
+    _check_root(fd, ds)
+    return fd
 
 
 def _check_root(fd: Any, ds: Dataset) -> None:

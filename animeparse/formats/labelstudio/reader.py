@@ -31,7 +31,7 @@ from ...rasterize import compose_by_priority, polygon_to_mask, rectangle_to_mask
 from ..base import ClassNames, Item, ReadOptions, safe_join
 from ..lsrle import rle_to_alpha
 
-__all__ = ["detect", "read", "SHAPE_TYPES"]
+__all__ = ["detect", "read", "SHAPE_TYPES", "time_key"]
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def _config_image_keys(src: Path) -> list[str]:
     return keys
 
 
-def _time_key(record: Mapping[str, Any]) -> tuple[datetime, int]:
+def time_key(record: Mapping[str, Any]) -> tuple[datetime, int]:
     """Sort key of an annotation/prediction: updated_at (else created_at), then id; unparsable times sort first."""
     stamp = record.get("updated_at") or record.get("created_at")
     when = _EPOCH
@@ -159,14 +159,14 @@ def _plan(index: int, task: dict[str, Any], names: ClassNames) -> _Task:
     plan.meta = {"ls_task_id": plan.task_id, "n_annotations": len(live),
                  "n_cancelled": len(annotations) - len(live)}
     if live:
-        plan.chosen = max(live, key=_time_key)
+        plan.chosen = max(live, key=time_key)
         annotator = plan.chosen.get("completed_by")
         if isinstance(annotator, dict):  # older exports inline the user
             annotator = annotator.get("email") or annotator.get("id")
         plan.meta.update({"from": "annotation", "ls_annotation_id": plan.chosen.get("id"), "annotator": annotator,
                           "updated_at": plan.chosen.get("updated_at")})
     elif predictions:
-        plan.chosen = max(predictions, key=_time_key)
+        plan.chosen = max(predictions, key=time_key)
         plan.meta.update({"from": "prediction", "ls_annotation_id": None, "ls_prediction_id": plan.chosen.get("id"),
                           "model_version": plan.chosen.get("model_version"),
                           "updated_at": plan.chosen.get("updated_at") or plan.chosen.get("created_at")})
