@@ -19,7 +19,7 @@ from ..labelmap import LabelMap
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DeviceCombined", "parser_only_torch", "combine_prompted_torch"]
+__all__ = ["DeviceCombined", "parser_argmax", "parser_only_torch", "combine_prompted_torch"]
 
 
 @dataclass(frozen=True)
@@ -40,31 +40,38 @@ def _host(label: torch.Tensor, conf: torch.Tensor, regions: dict[int, dict[str, 
     return DeviceCombined(label.cpu().numpy(), conf.float().cpu().numpy(), u8.cpu().numpy(), regions)
 
 
-def _argmax(probs: torch.Tensor, class_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def parser_argmax(probs: torch.Tensor, class_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The parser's label (HxW uint8 class ids) and its probability (HxW float32), on the probabilities' device.
+    ``probs``: C x H x W float32; ``class_ids``: C uint8 (any device)."""
     best = probs.argmax(0)
-    return class_ids[best], probs.gather(0, best[None])[0]
+    return class_ids.to(probs.device)[best], probs.gather(0, best[None])[0]
 
 
-def parser_only_torch(probs: torch.Tensor, class_ids: torch.Tensor) -> DeviceCombined:
-    """The parser's argmax. ``probs``: C x H x W float32 on the device; ``class_ids``: C uint8 (any device)."""
-    label, conf = _argmax(probs, class_ids.to(probs.device))
+def parser_only_torch(probs: torch.Tensor, class_ids: torch.Tensor, *,
+                      argmax: tuple[torch.Tensor, torch.Tensor] | None = None) -> DeviceCombined:
+    """The parser's argmax. ``probs``: C x H x W float32 on the device; ``class_ids``: C uint8 (any device);
+    ``argmax``: :func:`parser_argmax` of them when the caller has it already."""
+    label, conf = argmax if argmax is not None else parser_argmax(probs, class_ids)
     return _host(label, conf, {})
 
 
 def combine_prompted_torch(probs: torch.Tensor, class_ids: torch.Tensor, sam_ids: torch.Tensor,
                            sam_masks: torch.Tensor, sam_ious: torch.Tensor, labelmap: LabelMap, *,
-                           agree_iou: float = 0.6) -> DeviceCombined:
+                           agree_iou: float = 0.6,
+                           argmax: tuple[torch.Tensor, torch.Tensor] | None = None) -> DeviceCombined:
     """:func:`animeparse.prelabel.combine.combine_prompted` on the device.
 
     ``probs``: C x H x W float32; ``class_ids``: C uint8; ``sam_ids``: N int64 class id of each SAM mask;
-    ``sam_masks``: N x H x W bool; ``sam_ious``: N float32 predicted IoUs (all on the probabilities' device)."""
+    ``sam_masks``: N x H x W bool; ``sam_ious``: N float32 predicted IoUs (all on the probabilities' device);
+    ``argmax``: :func:`parser_argmax` of ``probs`` when the caller has it already."""
     import torch
 
     dev = probs.device
     class_ids = class_ids.to(dev)
-    parser_label, parser_conf = _argmax(probs, class_ids)
+    parser_label, parser_conf = argmax if argmax is not None else parser_argmax(probs, class_ids)
     channel = {int(c): k for k, c in enumerate(class_ids.tolist())}
-    prio = torch.from_numpy(labelmap.priority_lut()).to(dev)
+    prio_host = labelmap.priority_lut()  # read on the host: no device round trip per class
+    prio = torch.from_numpy(prio_host).to(dev)
     ious_host = sam_ious.float().cpu().tolist()
     ids_host = [int(c) for c in sam_ids.tolist()]
     # one pass for every mask's intersection and union with its class's parser region
@@ -88,9 +95,9 @@ def combine_prompted_torch(probs: torch.Tensor, class_ids: torch.Tensor, sam_ids
     free = ~torch.isin(parser_label, kept_ids)
     claim_prio = torch.where(free, prio[parser_label.long()], claim_prio)
     claimed = free.clone()
-    for c in sorted(kept, key=lambda k: (int(labelmap.priority_lut()[k]), k)):
+    for c in sorted(kept, key=lambda k: (int(prio_host[k]), k)):
         i, sam_iou = kept[c]
-        p = int(prio[c])
+        p = int(prio_host[c])
         take = sam_masks[i] & (p > claim_prio)
         out = torch.where(take, torch.tensor(c, dtype=torch.uint8, device=dev), out)
         claim_prio = torch.where(take, torch.tensor(p, dtype=torch.int64, device=dev), claim_prio)

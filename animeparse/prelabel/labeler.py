@@ -21,7 +21,7 @@ from ..imageio import read_image
 from ..labelmap import LabelMap
 from .cleanup import clean_label
 from .combine import Combined, combine_everything, combine_prompted, parser_only, sample_score
-from .combine_torch import DeviceCombined, combine_prompted_torch, parser_only_torch
+from .combine_torch import DeviceCombined, combine_prompted_torch, parser_argmax, parser_only_torch
 from .parser import Parser
 from .precision import autocast
 from .prompts import image_prompts, stack_prompts
@@ -158,17 +158,17 @@ def combine_on_device(probs: torch.Tensor, entry: dict[str, Any] | None, parser:
     import torch
 
     class_ids = torch.from_numpy(parser.class_ids)
+    argmax = parser_argmax(probs, class_ids)  # once: the prompts and the combination both start from it
     if engine is None or entry is None:
-        return parser_only_torch(probs, class_ids)
-    label = class_ids.to(probs.device)[probs.argmax(0)].cpu().numpy()
-    prompts = image_prompts(label, config=config.prompts)
+        return parser_only_torch(probs, class_ids, argmax=argmax)
+    prompts = image_prompts(argmax[0].cpu().numpy(), config=config.prompts)
     if not prompts:
-        return parser_only_torch(probs, class_ids)
+        return parser_only_torch(probs, class_ids, argmax=argmax)
     with autocast(engine.device, precision):
         masks, ious = engine.segment(entry, *stack_prompts(prompts))
     sam_ids = torch.tensor([p.class_id for p in prompts], device=probs.device)
     return combine_prompted_torch(probs, class_ids, sam_ids, masks.to(probs.device), ious.to(probs.device),
-                                  labelmap, agree_iou=config.agree_iou)
+                                  labelmap, agree_iou=config.agree_iou, argmax=argmax)
 
 
 def combine(probs: npt.NDArray[np.float32], image: npt.NDArray[np.uint8], entry: dict[str, Any] | None,

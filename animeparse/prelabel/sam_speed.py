@@ -73,11 +73,7 @@ def speed_up(engine: SamEngine, *, sdpa: bool, compile_encoder: bool, batch_size
 def embedding_variant(config: PrelabelConfig) -> str:
     """The embedding cache's variant for a (resolved) config: empty for today's fp32 encoder, else e.g. ``bf16``,
     ``fp32-sdpa``, ``bf16-sdpa-compile``."""
-    parts = [config.precision] if config.precision != "fp32" else []
-    if config.sdpa:
-        parts.append("sdpa")
-    if config.compile:
-        parts.append("compile")
-    if parts and parts[0] in ("sdpa", "compile"):
-        parts.insert(0, "fp32")
-    return "-".join(parts)
+    extras = [name for name, on in (("sdpa", config.sdpa), ("compile", config.compile)) if on]
+    if config.precision == "fp32" and not extras:
+        return ""
+    return "-".join([config.precision, *extras])
